@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias, Union
+from typing import TypeAlias
 
 _CMDLET_NAME = re.compile(r"^[A-Za-z]+-[A-Za-z0-9]+$")
 _PARAMETER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
@@ -40,9 +40,9 @@ class Secret:
 
 
 Scalar: TypeAlias = str | int | float | bool | bytes | Secret | None
-ParameterValue: TypeAlias = Union[
-    Scalar, Switch, Sequence["ParameterValue"], Mapping[str, "ParameterValue"]
-]
+ParameterValue: TypeAlias = (
+    Scalar | Switch | Sequence["ParameterValue"] | Mapping[str, "ParameterValue"]
+)
 
 
 @dataclass(frozen=True)

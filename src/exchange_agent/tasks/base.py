@@ -154,9 +154,7 @@ class StateTask(Task[ArgsT], Generic[ArgsT, StateT]):
         if plan.empty:
             return TaskResult("ok", plan.reason, warnings=plan.warnings)
         if ctx.check_mode:
-            return TaskResult(
-                "changed", "would change", plan.changes, rendered, plan.warnings
-            )
+            return TaskResult("changed", "would change", plan.changes, rendered, plan.warnings)
 
         warnings = plan.warnings + self.apply(ctx, plan)
         remaining = self.plan(self.gather(ctx))
