@@ -40,7 +40,7 @@ class MultiValued:
 
 
 LabValue: TypeAlias = (
-    "str | int | float | bool | bytes | datetime | UUID | None | MultiValued | LabObject"
+    "str | int | float | bool | bytes | datetime | UUID | MultiValued | LabObject | None"
 )
 
 
@@ -88,9 +88,17 @@ class Engine(Protocol):
     """Runs cmdlet pipelines against a simulated organization."""
 
     def invoke(
-        self, pipeline: list[CmdletCall], *, endpoint: EndpointName, user: str
+        self,
+        pipeline: list[CmdletCall],
+        *,
+        endpoint: EndpointName,
+        user: str,
+        server: str | None = None,
     ) -> Iterator[LabEvent]:
         """Run one statement, yielding output, non-terminating errors and warnings in order.
+
+        ``server`` names the Exchange server the session is connected to (the one that
+        answers server-scoped cmdlets without ``-Server``); ``None`` means the engine's own.
 
         Raises:
             LabTerminatingError: The statement failed as a whole (unknown cmdlet, parameter
