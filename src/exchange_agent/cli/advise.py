@@ -1,0 +1,100 @@
+"""``exchange-agent advise relay``: how a device or application should send mail.
+
+Register with the main group as ``cli.add_command(advise)``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from exchange_agent.relay.advisor import Advice, SenderFacts
+from exchange_agent.relay.advisor import advise as advise_sender
+
+__all__ = ["advise", "render_text"]
+
+_QUESTIONS = {
+    "port_fixed": "Is the sender's SMTP port fixed at 25 (no port setting)?",
+    "can_authenticate": "Can the sender authenticate (has username and password settings)?",
+    "external_recipients": "Must it reach recipients outside the organization's domains?",
+}
+
+
+def _resolve(name: str, value: bool | None, interactive: bool) -> bool:
+    if value is not None:
+        return value
+    if not interactive:
+        flags = {
+            "port_fixed": "--port-fixed or --port-changeable",
+            "can_authenticate": "--can-authenticate or --cannot-authenticate",
+            "external_recipients": "--external-recipients or --internal-only",
+        }
+        raise click.UsageError(f"missing fact: give {flags[name]} (stdin is not a terminal)")
+    return click.confirm(_QUESTIONS[name], err=True)
+
+
+def render_text(advice: Advice) -> str:
+    """Format advice for a terminal."""
+    lines = [f"Method: {advice.method}", "", f"Why: {advice.why}"]
+    if advice.alternatives:
+        lines += ["", "Alternatives:", *(f"  - {item}" for item in advice.alternatives)]
+    if advice.playbook:
+        lines += ["", f"Playbook: {advice.playbook}"]
+    if advice.variables:
+        lines += ["", "Variables:", *(f"  {k}: {v}" for k, v in advice.variables.items())]
+    if advice.caveats:
+        lines += ["", "Caveats:", *(f"  - {item}" for item in advice.caveats)]
+    return "\n".join(lines)
+
+
+@click.group()
+def advise() -> None:
+    """Recommend a configuration from facts about what needs to be done."""
+
+
+@advise.command("relay")
+@click.option(
+    "--port-fixed/--port-changeable",
+    default=None,
+    help="Whether the sender's SMTP port is fixed at 25.",
+)
+@click.option(
+    "--can-authenticate/--cannot-authenticate",
+    default=None,
+    help="Whether the sender can log in with a username and password.",
+)
+@click.option(
+    "--external-recipients/--internal-only",
+    default=None,
+    help="Whether the sender mails recipients outside the organization's accepted domains.",
+)
+@click.option(
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format on stdout.",
+)
+def relay(
+    port_fixed: bool | None,
+    can_authenticate: bool | None,
+    external_recipients: bool | None,
+    output: str,
+) -> None:
+    """Recommend how a printer, scanner or application should send mail through Exchange.
+
+    Facts not given as options are asked for, only when stdin is a terminal.
+    """
+    interactive = sys.stdin.isatty()
+    facts = SenderFacts(
+        port_fixed=_resolve("port_fixed", port_fixed, interactive),
+        can_authenticate=_resolve("can_authenticate", can_authenticate, interactive),
+        external_recipients=_resolve("external_recipients", external_recipients, interactive),
+    )
+    result = advise_sender(facts)
+    if output == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(render_text(result))
