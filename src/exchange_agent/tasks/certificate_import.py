@@ -1,0 +1,243 @@
+"""The ``certificate_import`` task: install an issued certificate and enable it for services."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
+from pydantic import Field
+
+from exchange_agent.certificates import (
+    CertificateCheckError,
+    CertificateFacts,
+    CertificateFileError,
+    certificate_facts,
+    check_issued_certificate,
+    load_certificates,
+    load_request,
+    request_facts,
+    select_issued_certificate,
+)
+from exchange_agent.errors import TaskError
+from exchange_agent.remote.command import Command, Statement, Switch
+from exchange_agent.remote.errors import CommandError
+from exchange_agent.remote.result import ExObject
+from exchange_agent.tasks import register
+from exchange_agent.tasks.base import Change, Task, TaskArgs, TaskContext, TaskResult
+from exchange_agent.tasks.certificate_request import read_certificates
+
+Service = Literal["Federation", "IIS", "IMAP", "POP", "SMTP", "UM", "UMCallRouter"]
+
+
+class CertificateImportArgs(TaskArgs):
+    """Arguments of :class:`CertificateImportTask`."""
+
+    servers: list[str] = Field(min_length=1, description="Exchange servers to install it on.")
+    certificate_file: str = Field(
+        min_length=1, description="Local file with the issued certificate and its chain."
+    )
+    services: list[Service] = Field(min_length=1, description="Services to enable it for.")
+    request_file: str | None = Field(
+        None, description="Local copy of the request; its key and names are checked."
+    )
+    required_names: list[str] | None = Field(
+        None,
+        description="Names the certificate must cover; defaults to the request's names, or "
+        "without request_file to the certificate's own.",
+    )
+
+
+@register
+class CertificateImportTask(Task[CertificateImportArgs]):
+    """Import an issued certificate with its chain on each server and enable it for services.
+
+    The certificate file's content is sent (``Import-ExchangeCertificate -FileData``), so the
+    file need not be reachable from the servers. Before anything is sent, the certificate must
+    carry the pending request's public key, cover every required name (exact or one-level
+    wildcard), be within its validity period and have a key of at least 2048 bits. Services
+    are enabled by thumbprint with ``Enable-ExchangeCertificate -Force``, because the prompt to
+    replace the default SMTP certificate cannot be answered over remoting. The previous
+    certificate of each service and its services are written to the journal first, so that
+    ``undo`` can enable it again.
+
+    Example:
+        .. code-block:: yaml
+
+            - name: install the client access certificate
+              certificate_import:
+                servers: [EX01, EX02]
+                certificate_file: issued/mail.contoso.com.p7b
+                request_file: requests/mail.contoso.com.req
+                services: [IIS, SMTP]
+    """
+
+    name = "certificate_import"
+    args_model = CertificateImportArgs
+
+    def run(self, ctx: TaskContext) -> TaskResult:
+        """Check the certificate, then import and enable it where it is missing."""
+        args = self.args
+        chain = load_certificates(_read(args.certificate_file), args.certificate_file)
+        request = (
+            request_facts(load_request(_read(args.request_file), args.request_file))
+            if args.request_file
+            else None
+        )
+        issued = select_issued_certificate(chain, request)
+        facts = certificate_facts(issued)
+        required = args.required_names or list(request.dns_names if request else facts.dns_names)
+        problems = check_issued_certificate(facts, request, required, datetime.now(UTC))
+        if problems:
+            raise CertificateCheckError(args.certificate_file, problems)
+
+        # A PKCS #7 chain is the form Import-ExchangeCertificate documents for an issued
+        # certificate with its chain; the issued certificate goes first.
+        others = [certificate for certificate in chain if certificate is not issued]
+        file_data = pkcs7.serialize_certificates([issued, *others], serialization.Encoding.DER)
+
+        # Every server is planned (and checked) before the first command is sent.
+        plans = [
+            (server, *self._plan_server(ctx, server, facts, file_data)) for server in args.servers
+        ]
+        changes = [change for _, server_changes, _, _ in plans for change in server_changes]
+        commands = [str(statement) for _, _, statements, _ in plans for statement in statements]
+        if not ctx.check_mode:
+            wanted: set[str] = set(args.services)
+            for server, _, statements, installed in plans:
+                if statements:
+                    self._journal_previous(ctx, server, installed, facts.thumbprint, wanted)
+                    self._apply_server(ctx, server, facts.thumbprint, statements)
+
+        if not changes:
+            return TaskResult("ok", f"{facts.thumbprint} already enabled for the services")
+        message = "would change" if ctx.check_mode else f"{facts.thumbprint} enabled"
+        return TaskResult(
+            "changed", message, changes, commands, data={"thumbprint": facts.thumbprint}
+        )
+
+    def _plan_server(
+        self, ctx: TaskContext, server: str, facts: CertificateFacts, file_data: bytes
+    ) -> tuple[list[Change], list[Statement], list[ExObject]]:
+        installed = read_certificates(ctx, server)
+        current = _find(installed, facts.thumbprint)
+        wanted: set[str] = set(self.args.services)
+        changes: list[Change] = []
+        statements: list[Statement] = []
+
+        if current is None:
+            if not _has_pending_key(installed, facts.public_key):
+                raise TaskError(
+                    f"{server} has no pending request for the key of {facts.thumbprint}, so "
+                    "Exchange would install the certificate without its private key; create "
+                    "the request on that server, or name only the server that created it"
+                )
+            changes.append(Change(server, "certificate", None, facts.thumbprint))
+            statements.append(
+                Command("Import-ExchangeCertificate", {"FileData": file_data, "Server": server})
+            )
+            have: set[str] = set()
+        else:
+            have = _services(current)
+        if not wanted <= have:
+            target = f"{server}\\{facts.thumbprint}"
+            changes.append(Change(target, "Services", sorted(have), sorted(have | wanted)))
+            statements.append(_enable(facts.thumbprint, sorted(wanted), server))
+
+        replaced = _previous(installed, facts.thumbprint, wanted)
+        if statements and replaced and ctx.journal is None and not ctx.check_mode:
+            raise TaskError(
+                f"certificate_import replaces the certificate of {', '.join(sorted(wanted))} "
+                f"on {server} but the run has no journal to record the previous one; run it "
+                "with a journal so that undo can restore it"
+            )
+        return changes, statements, installed
+
+    def _journal_previous(
+        self,
+        ctx: TaskContext,
+        server: str,
+        installed: list[ExObject],
+        thumbprint: str,
+        wanted: set[str],
+    ) -> None:
+        for item in _previous(installed, thumbprint, wanted):
+            assert ctx.journal is not None  # _plan_server rejects a run without one
+            old = str(item.get("Thumbprint"))
+            services = sorted(_services(item))
+            ctx.journal.record(
+                task=self.name,
+                target=f"{server}\\{old}",
+                undo=[_enable(old, services, server)],
+                before={"thumbprint": old, "services": services, "server": server},
+            )
+
+    def _apply_server(
+        self, ctx: TaskContext, server: str, thumbprint: str, statements: list[Statement]
+    ) -> None:
+        session = ctx.session("exchange")
+        for statement in statements:
+            result = session.invoke(statement)
+            if not result.ok:
+                raise CommandError(result.errors, host=ctx.host, endpoint="exchange")
+
+        current = _find(read_certificates(ctx, server), thumbprint)
+        if current is None or not set(self.args.services) <= _services(current):
+            found = "not installed" if current is None else sorted(_services(current))
+            raise TaskError(
+                f"Exchange accepted the import but {thumbprint} on {server} is {found}; "
+                f"expected services {', '.join(self.args.services)}"
+            )
+
+
+def _enable(thumbprint: str, services: list[str], server: str) -> Command:
+    return Command(
+        "Enable-ExchangeCertificate",
+        {"Thumbprint": thumbprint, "Services": services, "Server": server, "Force": Switch()},
+    )
+
+
+def _find(installed: list[ExObject], thumbprint: str) -> ExObject | None:
+    for item in installed:
+        if str(item.get("Thumbprint", "")).upper() == thumbprint:
+            return item
+    return None
+
+
+def _previous(installed: list[ExObject], thumbprint: str, wanted: set[str]) -> list[ExObject]:
+    return [
+        item
+        for item in installed
+        if str(item.get("Thumbprint")) != thumbprint and _services(item) & wanted
+    ]
+
+
+def _has_pending_key(installed: list[ExObject], public_key: bytes) -> bool:
+    for item in installed:
+        text = item.get("CertificateRequest")
+        if str(item.get("Status")) != "PendingRequest" or not text:
+            continue
+        try:
+            request = request_facts(load_request(str(text).encode("ascii")))
+        except (CertificateFileError, UnicodeEncodeError):
+            continue
+        if request.public_key == public_key:
+            return True
+    return False
+
+
+def _services(item: ExObject) -> set[str]:
+    value = item.get("Services")
+    parts = value if isinstance(value, list) else str(value or "").split(",")
+    return {str(part).strip() for part in parts if str(part).strip() not in ("", "None")}
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise CertificateFileError(
+            f"{path}: cannot read the file ({error.strerror}); check the path"
+        ) from None

@@ -1,0 +1,58 @@
+"""Real X.509 certificates built with ``cryptography`` for tests and the lab."""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+
+@functools.cache
+def rsa_key(bits: int, index: int = 0) -> rsa.RSAPrivateKey:
+    """Return an RSA key of ``bits``, cached so each size is generated once per run."""
+    del index  # Only part of the cache key, to get distinct keys of one size.
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def make_certificate(
+    subject: str,
+    names: list[str] | None = None,
+    *,
+    key_bits: int = 2048,
+    self_signed: bool = False,
+    issuer: str = "Contoso Issuing CA 01",
+    not_after: datetime | None = None,
+    not_before: datetime | None = None,
+    ec_key: bool = False,
+) -> bytes:
+    """Build a certificate and return its DER bytes, as ``RawData`` carries them.
+
+    With ``self_signed`` the certificate is signed by its own key and issuer is its subject;
+    otherwise a cached CA key named ``issuer`` signs it.
+    """
+    key = ec.generate_private_key(ec.SECP256R1()) if ec_key else rsa_key(key_bits, 1)
+    signer = key if self_signed else rsa_key(2048, 2)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(_name(subject if self_signed else issuer))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or NOW - timedelta(days=30))
+        .not_valid_after(not_after or NOW + timedelta(days=365))
+    )
+    if names is not None:
+        san = x509.SubjectAlternativeName([x509.DNSName(name) for name in names])
+        builder = builder.add_extension(san, critical=False)
+    certificate = builder.sign(signer, hashes.SHA256())
+    return certificate.public_bytes(serialization.Encoding.DER)
