@@ -1,6 +1,15 @@
 """Import every built-in task module so that each registers itself."""
 
-from exchange_agent.tasks import receive_connector, service  # noqa: F401
-from exchange_agent.tasks import ad_permission, relay_audit, relay_connector  # noqa: F401
-from exchange_agent.tasks import audit_autodiscover, autodiscover_scp  # noqa: F401
-from exchange_agent.tasks import virtual_directories  # noqa: F401
+from exchange_agent.tasks import (  # noqa: F401
+    ad_permission,
+    audit_autodiscover,
+    autodiscover_scp,
+    certificate_import,
+    certificate_request,
+    receive_connector,
+    relay_audit,
+    relay_connector,
+    service,
+    spf,
+    virtual_directories,
+)

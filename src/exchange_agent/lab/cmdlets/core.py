@@ -23,6 +23,9 @@ CMDLET_MODULES = (
     "exchange_agent.lab.cmdlets.recipients",
     "exchange_agent.lab.cmdlets.policies",
     "exchange_agent.lab.cmdlets.relay",
+    "exchange_agent.lab.cmdlets.clientaccess",
+    "exchange_agent.lab.cmdlets.certificate_lifecycle",
+    "exchange_agent.lab.cmdlets.domains",
 )
 
 _OWN_MODULES = CMDLET_MODULES[:3]
