@@ -1,0 +1,78 @@
+"""``exchange-agent lab serve``: the simulated Exchange organization on loopback."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from exchange_agent.lab.engine import LabEngine
+from exchange_agent.lab.state import default_state_file, open_lab, save
+from exchange_agent.runner.lab import lab_credentials, server_available
+
+
+@click.group()
+def lab() -> None:
+    """The embedded lab: a simulated Exchange organization."""
+
+
+@lab.command("serve")
+@click.option(
+    "--seed",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Seed file of the organization (default: the built-in one).",
+)
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="State file loaded at start and saved at exit.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="TCP port on 127.0.0.1 (0 picks a free one).",
+)
+@click.option("--tls", is_flag=True, help="Serve HTTPS with a generated self-signed certificate.")
+@click.option(
+    "--auth",
+    type=click.Choice(["basic", "ntlm"]),
+    default="basic",
+    show_default=True,
+    help="Authentication the endpoints accept.",
+)
+def serve(seed: Path | None, state: Path | None, port: int, tls: bool, auth: str) -> None:
+    """Serve the lab's Exchange and Windows endpoints on 127.0.0.1 until Ctrl-C.
+
+    Credentials come from EXCHANGE_AGENT_LAB_USER and EXCHANGE_AGENT_LAB_PASSWORD
+    (defaults: lab-admin / lab-password).
+    """
+    if not server_available():
+        click.echo("the lab's WinRM server is not part of this installation", err=True)
+        sys.exit(1)
+    from exchange_agent.lab.server import LabServer  # noqa: PLC0415
+
+    state_file = state or default_state_file()
+    org = open_lab(seed, state_file)
+    user, password = lab_credentials()
+    server = LabServer(LabEngine(org), port=port, tls=tls, auth=auth, users={user: password})
+    server.start()
+    click.echo(f"Exchange endpoint: {server.exchange_url} (configuration Microsoft.Exchange)")
+    click.echo(f"Windows endpoint:  {server.windows_url} (configuration Microsoft.PowerShell)")
+    click.echo(
+        "user: $EXCHANGE_AGENT_LAB_USER, password: $EXCHANGE_AGENT_LAB_PASSWORD "
+        f"(defaults {user} / ****)"
+    )
+    if tls and getattr(server, "certificate_path", None):
+        click.echo(f"certificate: {server.certificate_path}")
+    click.echo(f"state: {state_file}; Ctrl-C stops the lab and saves it")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        save(org, state_file)

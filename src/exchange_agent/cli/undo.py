@@ -1,0 +1,52 @@
+"""``exchange-agent undo``: put back what a run's journal recorded."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from exchange_agent.cli.common import fail_config
+from exchange_agent.errors import ConfigError
+from exchange_agent.output import configure_logging
+from exchange_agent.output.exitcodes import ExitCode
+from exchange_agent.runner.undo import undo_journal
+
+
+@click.command()
+@click.argument("journal", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "-i",
+    "--inventory",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Inventory that names the journal's hosts.",
+)
+@click.option("-C", "--check", is_flag=True, help="Show the statements; send nothing.")
+@click.option("-v", "--verbose", count=True, help="More log detail on stderr.")
+@click.option(
+    "--lab-transport", type=click.Choice(["wsman", "inprocess"]), help="How lab hosts are reached."
+)
+def undo(
+    journal: Path, inventory: Path, check: bool, verbose: int, lab_transport: str | None
+) -> None:
+    """Replay JOURNAL's undo statements, newest first.
+
+    Each entry restores absolute state, so undo may run twice, or after a run that stopped
+    half-way (its incomplete last line is skipped).
+    """
+    configure_logging(verbose)
+    try:
+        outcome = undo_journal(journal, inventory, check=check, lab_transport=lab_transport)  # type: ignore[arg-type]
+    except ConfigError as error:
+        sys.exit(fail_config(error))
+    for warning in outcome.warnings:
+        click.echo(f"WARNING {warning}", err=True)
+    for line in outcome.lines:
+        click.echo(line)
+    click.echo(
+        f"undo: {outcome.restored} restored, {outcome.failed} failed"
+        + (" (check mode: nothing sent)" if check else "")
+    )
+    sys.exit(ExitCode.TASK_FAILED if outcome.failed else ExitCode.OK)

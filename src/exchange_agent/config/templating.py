@@ -1,0 +1,81 @@
+"""Variables in task arguments: ``{{ name }}`` rendered with Jinja2, undefined is an error.
+
+A value that is exactly one expression keeps the expression's type, so
+``remote_ip_ranges: '{{ printer_subnets }}'`` stays a list; text around an expression makes a
+string. Rendering runs in Jinja2's sandbox: playbooks cannot reach Python internals.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate
+from jinja2.sandbox import SandboxedEnvironment
+
+from exchange_agent.errors import ConfigError, SourceLocation
+
+_ONE_EXPRESSION = re.compile(r"^\s*\{\{(?:(?!\}\}).)*\}\}\s*$", re.DOTALL)
+_UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined")
+
+
+class _NativeSandbox(SandboxedEnvironment):
+    code_generator_class = NativeCodeGenerator
+    concat = staticmethod(lambda values: _native_concat(list(values)))
+
+
+def _native_concat(values: list[Any]) -> Any:
+    if len(values) == 1:
+        return values[0]
+    return "".join(str(value) for value in values)
+
+
+_NATIVE = _NativeSandbox(undefined=StrictUndefined, autoescape=False)
+_NATIVE.template_class = NativeTemplate
+_TEXT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+def render(
+    value: Any,
+    variables: Mapping[str, Any],
+    locate: Callable[[tuple[Any, ...]], SourceLocation],
+    path: tuple[Any, ...] = (),
+) -> Any:
+    """Render every template string inside ``value``.
+
+    Raises:
+        ConfigError: A variable is undefined or a template is invalid, located by ``locate``.
+    """
+    if isinstance(value, str):
+        return _render_text(value, variables, locate(path))
+    if isinstance(value, dict):
+        return {key: render(item, variables, locate, (*path, key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render(item, variables, locate, (*path, i)) for i, item in enumerate(value)]
+    return value
+
+
+def _render_text(text: str, variables: Mapping[str, Any], location: SourceLocation) -> Any:
+    if "{{" not in text and "{%" not in text:
+        return text
+    try:
+        if _ONE_EXPRESSION.match(text):
+            return _NATIVE.from_string(text).render(variables)
+        return _TEXT.from_string(text).render(variables)
+    except UndefinedError as error:
+        raise ConfigError(_undefined_message(str(error), text, variables), location) from None
+    except TemplateError as error:
+        raise ConfigError(f"invalid template {text!r}: {error}", location) from None
+
+
+def _undefined_message(message: str, text: str, variables: Mapping[str, Any]) -> str:
+    match = _UNDEFINED_NAME.search(message)
+    if not match:
+        return f"{message} in {text!r}"
+    name = match.group(1)
+    close = difflib.get_close_matches(name, [str(key) for key in variables], n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"variable {name} is undefined in {text!r}{hint}"
