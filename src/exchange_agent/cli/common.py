@@ -13,7 +13,7 @@ from exchange_agent.output.exitcodes import ExitCode
 
 def fail_config(error: ConfigError) -> int:
     """Print every configuration error on stderr and return the invalid-input exit code."""
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     errors = error.errors if isinstance(error, ConfigErrors) else [error]
     for item in errors:
         console.print(f"[bold red]ERROR[/] {escape(str(item))}")

@@ -133,5 +133,5 @@ def run(  # noqa: PLR0917  (click passes every option positionally by name)
     if output_format == "json":
         click.echo(json.dumps(report.to_dict(), indent=2, default=str, ensure_ascii=False))
     else:
-        print_report(report, Console(highlight=False), diff=diff)
+        print_report(report, Console(highlight=False, soft_wrap=True), diff=diff)
     sys.exit(exit_code(report, detailed=detailed_exitcode))

@@ -240,7 +240,7 @@ def _endpoint(  # noqa: PLR0917
     errors: list[ConfigError],
 ) -> EndpointConfig | None:
     if model is None:
-        if lab is not None or kind == "exchange":
+        if kind == "exchange":
             model = EndpointModel()
         else:
             return None

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2 import StrictUndefined, TemplateError, Undefined, UndefinedError
 from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -63,7 +63,11 @@ def _render_text(text: str, variables: Mapping[str, Any], location: SourceLocati
         return text
     try:
         if _ONE_EXPRESSION.match(text):
-            return _NATIVE.from_string(text).render(variables)
+            value = _NATIVE.from_string(text).render(variables)
+            if isinstance(value, Undefined):
+                # A lone undefined name comes back as an Undefined object instead of raising.
+                value._fail_with_undefined_error()
+            return value
         return _TEXT.from_string(text).render(variables)
     except UndefinedError as error:
         raise ConfigError(_undefined_message(str(error), text, variables), location) from None

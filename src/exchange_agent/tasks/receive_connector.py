@@ -208,6 +208,17 @@ class ReceiveConnectorTask(StateTask[ReceiveConnectorArgs, ConnectorState]):
         )
         return Plan(changes=changes, commands=[command])
 
+    def apply(self, ctx: TaskContext, plan: Plan) -> list[str]:
+        """Journal the properties about to be replaced, then send the plan's command."""
+        if ctx.journal is not None and plan.changes:
+            target = plan.changes[0].target
+            previous: dict[str, Any] = {change.property: change.before for change in plan.changes}
+            undo = Command(
+                "Set-ReceiveConnector", {"Identity": target, **previous, "Confirm": Switch(False)}
+            )
+            ctx.journal.record(task=self.name, target=target, undo=[undo], before=previous)
+        return super().apply(ctx, plan)
+
     def _identity(self, server: ExchangeServerInfo) -> str:
         args = self.args
         if args.identity is not None:
