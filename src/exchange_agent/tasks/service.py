@@ -90,7 +90,14 @@ class ServiceTask(Task[ServiceArgs]):
         else:
             warnings.extend(result.warnings)
             if not result.ok:
-                raise CommandError(result.errors, host=ctx.host, endpoint="windows")
+                # The service may have settled anyway; the status decides, the error explains.
+                detail = f" ({result.errors[0].message})"
+                final = _status(session, args.name, ctx.host)
+                if final != target:
+                    raise TaskError(
+                        f"{args.name} is {final} after {verb}-Service failed{detail}; not "
+                        "retried. Check the server's Application log."
+                    )
 
         remaining = max(1.0, args.timeout - (time.monotonic() - started))
         final = _wait_for(session, args.name, target, remaining, ctx.host)
