@@ -111,4 +111,5 @@ def test_handler_skipped_by_failure_runs_next_time(lab_with, tmp_path: Path):
     assert any("pending handler" in warning for warning in data["warnings"])
 
     third, data = run(inventory)
+    assert third.exit_code == 0
     assert [task["status"] for task in data["tasks"]] == ["ok"]
