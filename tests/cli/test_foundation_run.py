@@ -85,7 +85,7 @@ def test_check_mode_predicts_first_run_and_writes_nothing(invoke):
     real = run_json(invoke)
     applied = report(real)
     assert [t["commands"] for t in applied["tasks"]] == [t["commands"] for t in predicted["tasks"]]
-    assert [t["changes"] for t in applied["tasks"]][0] == predicted["tasks"][0]["changes"]
+    assert applied["tasks"][0]["changes"] == predicted["tasks"][0]["changes"]
 
 
 def test_detailed_exitcode_reports_drift(invoke):

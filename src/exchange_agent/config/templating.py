@@ -63,7 +63,7 @@ def _render_text(text: str, variables: Mapping[str, Any], location: SourceLocati
         return text
     try:
         if _ONE_EXPRESSION.match(text):
-            value = _NATIVE.from_string(text).render(variables)
+            value: Any = _NATIVE.from_string(text).render(variables)
             if isinstance(value, Undefined):
                 # A lone undefined name comes back as an Undefined object instead of raising.
                 value._fail_with_undefined_error()
