@@ -12,7 +12,7 @@ from exchange_agent.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = ROOT / "playbooks" / "authenticated-smtp-on-port-25.yml"
-PASSWORD = "Pa$$w0rd-'quoted'-7c1e"  # noqa: S105
+PASSWORD = "Pa$$w0rd-'quoted'-7c1e"
 
 
 @pytest.mark.parametrize(
