@@ -15,7 +15,7 @@ from exchange_agent.runner.lab import lab_credentials, server_available
 
 @click.group()
 def lab() -> None:
-    """The embedded lab: a simulated Exchange organization."""
+    """Serve the embedded lab, a simulated Exchange organization."""
 
 
 @lab.command("serve")

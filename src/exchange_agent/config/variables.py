@@ -20,7 +20,7 @@ def parse_extra_vars(values: list[str]) -> dict[str, Any]:
     """Parse ``-e`` values: ``key=value`` pairs, ``@file.yml``, or a JSON/YAML mapping.
 
     Raises:
-        ConfigError: A value is none of those forms.
+        ConfigError: A value has none of those forms.
     """
     result: dict[str, Any] = {}
     for value in values:

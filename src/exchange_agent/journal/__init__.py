@@ -1,9 +1,9 @@
 """The journal: what destructive writes replaced, recorded before each write, and undo.
 
 Each run that changes something destructive appends JSON Lines to
-``<state dir>/journals/<run id>.jsonl``. An entry holds the statements that put the previous
-state back; they restore absolute values (a full address list, a complete set of services),
-so replaying an entry twice is harmless, and undo can run after a run that died half-way.
+``<state dir>/journals/<run id>.jsonl``. An entry contains the statements that put the previous
+state back. They restore absolute values (a full address list, a complete set of services), so
+replaying an entry twice is harmless, and undo can run after a run that died half-way.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ class PreparedTask:
 
 @dataclass
 class HostPlan:
-    """What one host will run, play by play, with its handlers."""
+    """The tasks one host will run, play by play, with its handlers."""
 
     host: HostConfig
     tasks: list[PreparedTask] = field(default_factory=list)

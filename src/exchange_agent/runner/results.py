@@ -1,4 +1,4 @@
-"""What a run produced: one record per task and host, and the per-host tally."""
+"""Run results: one record per task and host, and the per-host tally."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ STATUSES: tuple[HostStatus, ...] = ("ok", "changed", "failed", "skipped", "unrea
 
 @dataclass
 class TaskRecord:
-    """How one task (or handler) ended on one host."""
+    """The outcome of one task (or handler) on one host."""
 
     host: str
     task: str

@@ -20,7 +20,7 @@ from exchange_agent.runner.lab import (
 
 @dataclass
 class UndoOutcome:
-    """What undo did."""
+    """Counts and per-entry lines of an undo."""
 
     restored: int = 0
     failed: int = 0

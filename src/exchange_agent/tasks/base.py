@@ -1,4 +1,4 @@
-"""What every task is: an argument model, the endpoint it needs, and a run that reports.
+"""The task contract: an argument model, the endpoints it needs, and a run that reports.
 
 Most tasks follow one shape, captured by :class:`StateTask`: gather the current state, plan the
 difference with a pure function, send only the commands that make it (never in check mode),
@@ -43,7 +43,7 @@ class Change:
 class Plan:
     """The difference between current and desired state, and the commands that close it.
 
-    ``reason`` says why nothing needs doing when ``changes`` is empty, for the report.
+    ``reason`` explains, for the report, why nothing needs doing when ``changes`` is empty.
     """
 
     changes: list[Change] = field(default_factory=list)
@@ -59,7 +59,7 @@ class Plan:
 
 @dataclass
 class TaskResult:
-    """How one task ended on one host, with what it changed or would change."""
+    """The outcome of one task on one host, with what it changed or would change."""
 
     status: Status
     message: str = ""
@@ -75,7 +75,7 @@ class TaskResult:
 
 
 class JournalWriter(Protocol):
-    """Where destructive tasks record what they are about to overwrite or remove."""
+    """The journal destructive tasks write to before they overwrite or remove anything."""
 
     def record(self, *, task: str, target: str, undo: list[Statement], before: Any) -> None:
         """Append an entry and flush it to disk before the write it protects is sent."""
@@ -84,7 +84,7 @@ class JournalWriter(Protocol):
 
 @dataclass
 class TaskContext:
-    """What a task may use while it runs on one host.
+    """The sessions, flags and variables a task may use while it runs on one host.
 
     Sessions open lazily: asking for an endpoint the task never uses costs nothing.
     """

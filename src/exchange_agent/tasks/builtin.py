@@ -6,6 +6,7 @@ from exchange_agent.tasks import (  # noqa: F401
     autodiscover_scp,
     certificate_import,
     certificate_request,
+    email_domain,
     receive_connector,
     relay_audit,
     relay_connector,

@@ -117,9 +117,10 @@ class ConnectorState:
 class ReceiveConnectorTask(StateTask[ReceiveConnectorArgs, ConnectorState]):
     """Ensure permission groups, authentication, remote ranges and state of a receive connector.
 
-    Exchange replaces the whole permission-group set on every write, so the task reads the
-    current groups, applies ``add``/``remove`` (or ``exact``) and writes the full result; groups
-    already there are kept. ``Custom`` appears when other permissions exist and is never written.
+    Exchange replaces the whole permission-group set on every write. So the task reads the
+    current groups, applies ``add``/``remove`` (or ``exact``) and writes the full result, which
+    keeps the groups already there. ``Custom`` appears when other permissions exist and is
+    never written.
 
     Example:
         .. code-block:: yaml
@@ -276,7 +277,7 @@ def normalise_range(text: str) -> str:
     ``first-last`` form, or the single address.
 
     Raises:
-        ValueError: ``text`` is none of those forms.
+        ValueError: ``text`` has none of those forms.
     """
     value = text.strip()
     try:
