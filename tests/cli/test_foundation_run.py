@@ -135,3 +135,13 @@ def test_journal_records_previous_groups_and_undo_restores(invoke, state_dir: Pa
 def test_state_dir_holds_lab_state(invoke, state_dir: Path):
     run_json(invoke)
     assert (state_dir / "lab-state.json").is_file()
+
+
+def test_options_from_environment(invoke, monkeypatch):
+    monkeypatch.setenv("EXCHANGE_AGENT_INVENTORY", str(LAB_INVENTORY))
+    monkeypatch.setenv("EXCHANGE_AGENT_CHECK", "1")
+    monkeypatch.setenv("EXCHANGE_AGENT_OUTPUT", "json")
+    monkeypatch.setenv("EXCHANGE_AGENT_LAB_TRANSPORT", "inprocess")
+    result = invoke("run", str(PLAYBOOK))
+    assert result.exit_code == 0, result.output
+    assert report(result)["check_mode"] is True

@@ -34,25 +34,56 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
     "--inventory",
     type=click.Path(path_type=Path, dir_okay=False),
     required=True,
+    envvar="EXCHANGE_AGENT_INVENTORY",
     help="Inventory file.",
 )
-@click.option("-l", "--limit", help="Further limit hosts: names, groups, globs, !excluded.")
-@click.option("-C", "--check", is_flag=True, help="Report what would change; change nothing.")
-@click.option("-D", "--diff", is_flag=True, help="Show before and after of each changed property.")
+@click.option(
+    "-l",
+    "--limit",
+    envvar="EXCHANGE_AGENT_LIMIT",
+    help="Further limit hosts: names, groups, globs, !excluded.",
+)
+@click.option(
+    "-C",
+    "--check",
+    is_flag=True,
+    envvar="EXCHANGE_AGENT_CHECK",
+    help="Report what would change; change nothing.",
+)
+@click.option(
+    "-D",
+    "--diff",
+    is_flag=True,
+    envvar="EXCHANGE_AGENT_DIFF",
+    help="Show before and after of each changed property.",
+)
 @click.option(
     "-f",
     "--forks",
     type=click.IntRange(1, 64),
     default=5,
     show_default=True,
+    envvar="EXCHANGE_AGENT_FORKS",
     help="Hosts run in parallel.",
 )
-@click.option("-t", "--tags", multiple=True, help="Run only tasks with these tags (comma list).")
-@click.option("--skip-tags", multiple=True, help="Skip tasks with these tags (comma list).")
+@click.option(
+    "-t",
+    "--tags",
+    multiple=True,
+    envvar="EXCHANGE_AGENT_TAGS",
+    help="Run only tasks with these tags (comma list).",
+)
+@click.option(
+    "--skip-tags",
+    multiple=True,
+    envvar="EXCHANGE_AGENT_SKIP_TAGS",
+    help="Skip tasks with these tags (comma list).",
+)
 @click.option(
     "-e",
     "--extra-vars",
     multiple=True,
+    envvar="EXCHANGE_AGENT_EXTRA_VARS",
     help="Variables: name=value, @file.yml or a JSON object; highest precedence.",
 )
 @click.option("-v", "--verbose", count=True, help="More log detail on stderr (-v to -vvvv).")
@@ -62,22 +93,31 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
+    envvar="EXCHANGE_AGENT_OUTPUT",
     help="Report format on stdout.",
 )
 @click.option(
     "--log-format",
     type=click.Choice(["console", "json"]),
+    envvar="EXCHANGE_AGENT_LOG_FORMAT",
     help="Log format on stderr (default: console on a terminal, else json).",
 )
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
+    envvar="EXCHANGE_AGENT_DETAILED_EXITCODE",
     help="Exit 0 without changes, 2 with changes present or pending, 1 on error.",
 )
-@click.option("--force-handlers", is_flag=True, help="Run notified handlers even after a failure.")
+@click.option(
+    "--force-handlers",
+    is_flag=True,
+    envvar="EXCHANGE_AGENT_FORCE_HANDLERS",
+    help="Run notified handlers even after a failure.",
+)
 @click.option(
     "--lab-transport",
     type=click.Choice(["wsman", "inprocess"]),
+    envvar="EXCHANGE_AGENT_LAB_TRANSPORT",
     help="How lab hosts are reached (default: wsman when available).",
 )
 def run(  # noqa: PLR0917  (click passes every option positionally by name)
