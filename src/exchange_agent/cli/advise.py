@@ -12,6 +12,7 @@ import click
 
 from exchange_agent.relay.advisor import Advice, SenderFacts
 from exchange_agent.relay.advisor import advise as advise_sender
+from exchange_agent.spf import check_direct_send
 
 __all__ = ["advise", "render_text"]
 
@@ -77,11 +78,40 @@ def advise() -> None:
     show_default=True,
     help="Output format on stdout.",
 )
-def relay(
+@click.option(
+    "--check-spf",
+    "spf_domain",
+    metavar="DOMAIN",
+    help="Evaluate DOMAIN's SPF policy for each --device-address (for direct send).",
+)
+@click.option(
+    "--device-address",
+    "device_addresses",
+    multiple=True,
+    help="IPv4 or IPv6 address a device sends from; repeat for several.",
+)
+@click.option(
+    "--nameserver",
+    "nameservers",
+    multiple=True,
+    help="IP address of a DNS server to query for --check-spf; repeat for several.",
+)
+@click.option(
+    "--dns-port",
+    type=click.IntRange(1, 65535),
+    default=53,
+    show_default=True,
+    help="UDP/TCP port of the nameservers.",
+)
+def relay(  # noqa: PLR0917  (click passes every option by name)
     port_fixed: bool | None,
     can_authenticate: bool | None,
     external_recipients: bool | None,
     output: str,
+    spf_domain: str | None,
+    device_addresses: tuple[str, ...],
+    nameservers: tuple[str, ...],
+    dns_port: int,
 ) -> None:
     """Recommend how a printer, scanner or application should send mail through Exchange.
 
@@ -94,7 +124,32 @@ def relay(
         external_recipients=_resolve("external_recipients", external_recipients, interactive),
     )
     result = advise_sender(facts)
+    spf_report = None
+    spf_lines: list[str] = []
+    if spf_domain:
+        if not device_addresses or not nameservers:
+            raise click.UsageError("--check-spf needs --device-address and --nameserver")
+        try:
+            spf_report, spf_lines = check_direct_send(
+                spf_domain, list(device_addresses), list(nameservers), port=dns_port
+            )
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+
     if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        data = result.to_dict()
+        if spf_report is not None:
+            data["spf"] = spf_report.to_dict()
+        click.echo(json.dumps(data, indent=2))
     else:
         click.echo(render_text(result))
+        if spf_report is not None:
+            click.echo("")
+            if spf_report.passed:
+                click.echo(f"SPF {spf_domain}: every device address passes")
+            else:
+                for line in spf_lines:
+                    click.echo(f"SPF {line}")
+                click.echo(f"SPF proposed record: {spf_report.proposed_record}")
+    if spf_report is not None and not spf_report.passed:
+        sys.exit(1)
