@@ -6,9 +6,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from support.dns_server import LoopbackDnsServer
 
 from exchange_agent.cli import cli
+from support.dns_server import LoopbackDnsServer
 
 ZONE = {"contoso.com": [("TXT", '"v=spf1 ip4:192.0.2.0/28 -all"')]}
 
