@@ -50,12 +50,32 @@ def render(
         ConfigError: A variable is undefined or a template is invalid, located by ``locate``.
     """
     if isinstance(value, str):
-        return _render_text(value, variables, locate(path))
+        result = _render_text(value, variables, locate(path))
+        # Variables may themselves hold templates ("{{ exchange_server }}" in a play
+        # variable); render what came out again, a bounded number of times.
+        for _ in range(_MAX_DEPTH):
+            if not _has_template(result):
+                break
+            result = render(result, variables, locate, path)
+        return result
     if isinstance(value, dict):
         return {key: render(item, variables, locate, (*path, key)) for key, item in value.items()}
     if isinstance(value, list):
         return [render(item, variables, locate, (*path, i)) for i, item in enumerate(value)]
     return value
+
+
+_MAX_DEPTH = 5
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, dict):
+        return any(_has_template(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_template(item) for item in value)
+    return False
 
 
 def _render_text(text: str, variables: Mapping[str, Any], location: SourceLocation) -> Any:
