@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from exchange_agent.errors import TaskError
-from exchange_agent.remote.command import Command, Switch
+from exchange_agent.remote.command import Command, Statement, Switch
 from exchange_agent.remote.errors import CommandError
 from exchange_agent.remote.result import ExObject
 from exchange_agent.tasks import register
@@ -87,6 +87,9 @@ class ReceiveConnectorArgs(TaskArgs):
     auth_mechanism: SetSpec[AuthMechanism] | None = None
     remote_ip_ranges: SetSpec[RemoteRange] | None = None
     enabled: bool | None = None
+    state: Literal["present", "absent"] = Field(
+        "present", description="absent removes the connector, journaling it first."
+    )
 
     @model_validator(mode="after")
     def _check_target(self) -> ReceiveConnectorArgs:
@@ -99,6 +102,10 @@ class ReceiveConnectorArgs(TaskArgs):
                 "when several servers have a connector of that name"
             )
         wanted = ("permission_groups", "auth_mechanism", "remote_ip_ranges", "enabled")
+        if self.state == "absent":
+            if any(getattr(self, n) is not None for n in wanted):
+                raise ValueError(f"state: absent takes none of {', '.join(wanted)}")
+            return self
         if all(getattr(self, n) is None for n in wanted):
             raise ValueError(f"nothing to ensure: give at least one of {', '.join(wanted)}")
         return self
@@ -110,7 +117,7 @@ class ConnectorState:
 
     server: ExchangeServerInfo
     identity: str
-    connector: ExObject
+    connector: ExObject | None
 
 
 @register
@@ -160,6 +167,8 @@ class ReceiveConnectorTask(StateTask[ReceiveConnectorArgs, ConnectorState]):
                         f"Exchange answered for server {connector.get('Server')}, not {server.name}"
                     )
                 return ConnectorState(server, identity, connector)
+        if args.state == "absent":
+            return ConnectorState(server, identity, None)
         names = ", ".join(sorted(str(c.get("Identity")) for c in result.output)) or "none"
         raise TaskError(f"receive connector {identity!r} not found; {server.name} has: {names}")
 
@@ -167,6 +176,9 @@ class ReceiveConnectorTask(StateTask[ReceiveConnectorArgs, ConnectorState]):
         """Compare each requested property with the connector and build one Set command."""
         args = self.args
         connector = state.connector
+        if args.state == "absent":
+            return _plan_removal(state)
+        assert connector is not None
         changes: list[Change] = []
         parameters: dict[str, Any] = {}
 
@@ -211,6 +223,9 @@ class ReceiveConnectorTask(StateTask[ReceiveConnectorArgs, ConnectorState]):
 
     def apply(self, ctx: TaskContext, plan: Plan) -> list[str]:
         """Journal the properties about to be replaced, then send the plan's command."""
+        if self.args.state == "absent":
+            self._journal_removal(ctx)
+            return super().apply(ctx, plan)
         if ctx.journal is not None and plan.changes:
             target = plan.changes[0].target
             previous: dict[str, Any] = {change.property: change.before for change in plan.changes}
@@ -219,6 +234,38 @@ class ReceiveConnectorTask(StateTask[ReceiveConnectorArgs, ConnectorState]):
             )
             ctx.journal.record(task=self.name, target=target, undo=[undo], before=previous)
         return super().apply(ctx, plan)
+
+    def _journal_removal(self, ctx: TaskContext) -> None:
+        state = self.gather(ctx)
+        connector = state.connector
+        if connector is None:
+            return
+        if ctx.journal is None:
+            raise TaskError("removing a connector needs a journal to record it; none is open")
+        name = state.identity.split("\\", 1)[1]
+        create: dict[str, Any] = {
+            "Name": name,
+            "Server": state.server.name,
+            "Custom": Switch(),
+            "Bindings": [str(item) for item in connector.get("Bindings") or []],
+            "RemoteIPRanges": [str(item) for item in connector.get("RemoteIPRanges") or []],
+        }
+        if state.server.major_version >= 15 and connector.get("TransportRole"):
+            create["TransportRole"] = str(connector.get("TransportRole"))
+        settings: dict[str, Any] = {
+            "Identity": state.identity,
+            "PermissionGroups": sorted(parse_flags(connector.get("PermissionGroups")) - {"Custom"}),
+            "AuthMechanism": sorted(parse_flags(connector.get("AuthMechanism"))),
+            "Enabled": bool(connector.get("Enabled")),
+            "Confirm": Switch(False),
+        }
+        undo: list[Statement] = [
+            Command("New-ReceiveConnector", create),
+            Command("Set-ReceiveConnector", settings),
+        ]
+        before = {key: value for key, value in {**create, **settings}.items() if key != "Confirm"}
+        before.pop("Custom", None)
+        ctx.journal.record(task=self.name, target=state.identity, undo=undo, before=before)
 
     def _identity(self, server: ExchangeServerInfo) -> str:
         args = self.args
@@ -231,6 +278,15 @@ class ReceiveConnectorTask(StateTask[ReceiveConnectorArgs, ConnectorState]):
         else:
             label = "Default" if server.major_version < 15 else "Default Frontend"
         return f"{server.name}\\{label} {server.name}"
+
+
+def _plan_removal(state: ConnectorState) -> Plan:
+    if state.connector is None:
+        return Plan(reason=f"{state.identity} is already absent")
+    command = Command(
+        "Remove-ReceiveConnector", {"Identity": state.identity, "Confirm": Switch(False)}
+    )
+    return Plan(changes=[Change(state.identity, "State", "present", "absent")], commands=[command])
 
 
 def _server_of(args: ReceiveConnectorArgs, ctx: TaskContext) -> str:
