@@ -43,6 +43,7 @@ def test_absent_connector_removed_then_ok_then_undone(invoke, write):
     journal = Path(data["journal"])
 
     second, data = run(invoke, playbook)
+    assert second.exit_code == 0, second.output
     assert data["tasks"][0]["status"] == "ok"
     assert data["tasks"][0]["message"] == f"{TARGET} is already absent"
 
@@ -58,7 +59,9 @@ def test_absent_connector_removed_then_ok_then_undone(invoke, write):
             - receive_connector:
                 identity: '{TARGET}'
                 permission_groups: [ExchangeServers]
-                remote_ip_ranges: ['::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', '0.0.0.0-255.255.255.255']
+                remote_ip_ranges:
+                  - '::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'
+                  - '0.0.0.0-255.255.255.255'
                 enabled: true
         """,
     )
