@@ -49,9 +49,9 @@ def template_domain(template: str) -> str | None:
 
 
 def _find(ctx: CmdletContext, identity: str) -> AcceptedDomain | None:
-    wanted = identity.casefold()
+    expected = identity.casefold()
     for domain in ctx.org.accepted_domains:
-        if wanted in (domain.name.casefold(), domain.domain_name.casefold(), domain.guid):
+        if expected in (domain.name.casefold(), domain.domain_name.casefold(), domain.guid):
             return domain
     ctx.error(errors.not_found(ctx, identity))
     return None
@@ -131,12 +131,12 @@ def remove_accepted_domain(ctx: CmdletContext, **bound: Any) -> None:
             )
         )
         return
-    wanted = domain.domain_name.lower()
+    expected = domain.domain_name.lower()
     templates = [
         template
         for policy in ctx.org.email_address_policies
         for template in policy.enabled_email_address_templates
-        if template_domain(template) == wanted
+        if template_domain(template) == expected
     ]
     if templates:
         ctx.error(

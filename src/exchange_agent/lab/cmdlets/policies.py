@@ -1,9 +1,10 @@
 """Email address policy cmdlets of the lab.
 
-Rules modelled (Microsoft Learn, "Email address policies in Exchange Server"): the default
-policy has priority ``Lowest`` and can never be removed; a policy's primary (``SMTP:``)
-template cannot be removed, only replaced by another one; ``Update-EmailAddressPolicy``
-applies the policy to every policy-enabled recipient it is the first match for.
+Rules modelled come from Microsoft Learn, "Email address policies in Exchange Server". The
+default policy has priority ``Lowest`` and can never be removed. A policy's primary
+(``SMTP:``) template cannot be removed, only replaced by another one.
+``Update-EmailAddressPolicy`` applies the policy to every policy-enabled recipient it is the
+first match for.
 
 NOTE: the organization model has no disabled templates yet, so ``DisabledEmailAddressTemplates``
 is always empty here and setting it to anything but an empty value is rejected.

@@ -10,7 +10,7 @@ pages, and "Email address policies in Exchange Server"):
 - A recipient with ``EmailAddressPolicyEnabled`` keeps the primary its policy generates: a
   request for another primary is ignored with a warning, and every write re-applies the
   policy's templates, so an address a template still generates comes back.
-- ``Get-Recipient`` returns 1000 objects unless ``-ResultSize`` says otherwise, and warns when
+- ``Get-Recipient`` returns 1000 objects unless ``-ResultSize`` sets another limit, and warns when
   more exist.
 """
 
@@ -198,17 +198,51 @@ def _deduplicate(addresses: list[str]) -> list[str]:
     return result
 
 
+# Identity index per recipient list: (the list, its length when indexed, key -> recipients).
+# Keeping the list itself in the value stops its id from being reused while cached.
+_INDEXES: dict[int, tuple[list[Recipient], int, dict[str, list[Recipient]]]] = {}
+
+
+def _indexed(recipients: list[Recipient], expected: str) -> list[Recipient] | None:
+    """Return the recipients whose GUID, name or alias is ``expected``, or None when unknown.
+
+    NOTE: the index is rebuilt only when the list length changes. A removal followed by an
+    addition between two lookups could leave a stale entry, but no lab cmdlet does that.
+    """
+    cached = _INDEXES.get(id(recipients))
+    if cached is None or cached[0] is not recipients or cached[1] != len(recipients):
+        index: dict[str, list[Recipient]] = {}
+        for recipient in recipients:
+            keys = {
+                recipient.guid.casefold(),
+                recipient.name.casefold(),
+                recipient.alias.casefold(),
+            }
+            for key in keys:
+                index.setdefault(key, []).append(recipient)
+        cached = (recipients, len(recipients), index)
+        _INDEXES[id(recipients)] = cached
+    return cached[2].get(expected)
+
+
+def _matches(recipient: Recipient, expected: str) -> bool:
+    return (
+        expected
+        in (recipient.name.casefold(), recipient.alias.casefold(), recipient.guid.casefold())
+        or expected == recipient.distinguished_name.casefold()
+        or any(a.partition(":")[2].casefold() == expected for a in recipient.email_addresses)
+    )
+
+
 def _find(ctx: CmdletContext, identity: str, types: frozenset[str] | None) -> Recipient | None:
-    wanted = identity.casefold()
+    expected = identity.casefold()
+    candidates = _indexed(ctx.org.recipients, expected)
+    if candidates is None:
+        candidates = [r for r in ctx.org.recipients if _matches(r, expected)]
     matches = [
         r
-        for r in ctx.org.recipients
-        if (types is None or r.recipient_type_details in types)
-        and (
-            wanted in (r.name.casefold(), r.alias.casefold(), r.guid.casefold())
-            or wanted == r.distinguished_name.casefold()
-            or any(a.partition(":")[2].casefold() == wanted for a in r.email_addresses)
-        )
+        for r in candidates
+        if (types is None or r.recipient_type_details in types) and _matches(r, expected)
     ]
     if not matches:
         ctx.error(errors.not_found(ctx, identity))
@@ -332,13 +366,13 @@ def _list(
         predicate = compile_filter(bound["Filter"]) if bound.get("Filter") else None
     except OpathError as error:
         ctx.terminate(errors.invalid_parameter(ctx, str(error), bound["Filter"]))
-    wanted = {t.casefold() for t in bound.get("RecipientTypeDetails") or []}
+    expected = {t.casefold() for t in bound.get("RecipientTypeDetails") or []}
 
     count = 0
     for recipient in ctx.org.recipients:
         if types is not None and recipient.recipient_type_details not in types:
             continue
-        if wanted and recipient.recipient_type_details.casefold() not in wanted:
+        if expected and recipient.recipient_type_details.casefold() not in expected:
             continue
         if predicate is not None and not predicate(_filter_values(recipient)):
             continue

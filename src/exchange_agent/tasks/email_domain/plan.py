@@ -4,10 +4,10 @@ Nothing here talks to Exchange. The functions take the facts the task gathered (
 ``EmailAddresses``, a policy's templates, the accepted domains) and return what must change, so
 every edge case can be tested on plain lists.
 
-Exchange facts relied on (Microsoft Learn, "Email address policies in Exchange Server" and
-"Set-Mailbox -EmailAddresses"): a proxy address is ``PREFIX:value``; the prefix ``SMTP`` in
-upper case marks the primary SMTP address and exactly one may exist; prefixes compare
-case-insensitively otherwise; ``X500`` and ``X400`` values contain no SMTP domain.
+Exchange facts relied on come from Microsoft Learn ("Email address policies in Exchange
+Server" and the Set-Mailbox reference). A proxy address is ``PREFIX:value``. The prefix
+``SMTP`` in upper case marks the primary SMTP address, and exactly one may exist. Otherwise
+prefixes compare case-insensitively. ``X500`` and ``X400`` values contain no SMTP domain.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class EmailDomainPlanError(TaskError, ValueError):
 
 
 class PrimaryMode(StrEnum):
-    """What to do with a recipient whose primary SMTP address is in the removed domain."""
+    """Handling of a recipient whose primary SMTP address is in the removed domain."""
 
     FAIL = "fail"
     PROMOTE = "promote"

@@ -58,18 +58,29 @@ class RemoveEmailDomainArgs(TaskArgs):
 
     domain: str = Field(description="The email domain to remove, such as fabrikam.com.")
     primary: PrimaryMode = Field(
-        PrimaryMode.FAIL, description="fail, promote or template: recipients whose primary is in"
+        default=PrimaryMode.FAIL,
+        description="Handling of a primary in the domain: fail, promote or template.",
     )
-    promote_domains: tuple[str, ...] = Field((), description="Preferred domains for 'promote'.")
-    primary_template: str | None = Field(None, description="Address template, '%m@fabrikam.com'.")
+    promote_domains: tuple[str, ...] = Field(
+        default=(), description="Preferred domains for 'promote'."
+    )
+    primary_template: str | None = Field(
+        default=None, description="Address template, '%m@fabrikam.com'."
+    )
     recipient_types: tuple[str, ...] = tuple(SETTER_BY_TYPE)
-    include_non_smtp: bool = Field(False, description="Also remove SIP: and other typed proxies.")
+    include_non_smtp: bool = Field(
+        default=False, description="Also remove SIP: and other typed proxies."
+    )
     steps: tuple[Step, ...] = ("policies", "accepted_domain", "recipients")
     policy_primary_templates: dict[str, str] = Field(
         default_factory=dict, description="Replacement primary template per policy name."
     )
-    update_policies: bool = Field(False, description="Run Update-EmailAddressPolicy after edits.")
-    batch_size: int = Field(20, ge=1, le=500, description="Set-* statements per round trip.")
+    update_policies: bool = Field(
+        default=False, description="Run Update-EmailAddressPolicy after edits."
+    )
+    batch_size: int = Field(
+        default=20, ge=1, le=500, description="Set-* statements per round trip."
+    )
 
     @field_validator("domain")
     @classmethod
@@ -274,6 +285,8 @@ class RemoveEmailDomainTask(Task[RemoveEmailDomainArgs]):
         )
 
     def _clean_recipients(self, ctx: TaskContext, session: Session, report: _Report) -> None:
+        # NOTE: batches go out one after another on one session, not over parallel runspaces,
+        # and every planned change is kept in the report, so memory grows with affected count.
         batch: list[tuple[str, Command, Command, dict[str, Any]]] = []
         for recipient in self._find(session, ctx):
             item = self._recipient_write(recipient, report)
@@ -297,9 +310,9 @@ class RemoveEmailDomainTask(Task[RemoveEmailDomainArgs]):
                 "Filter": f"EmailAddresses -like '*@{self.args.domain}'",
             },
         )
-        wanted = set(self.args.recipient_types)
+        expected = set(self.args.recipient_types)
         for recipient in session.stream(query):
-            if str(recipient.get("RecipientTypeDetails")) in wanted:
+            if str(recipient.get("RecipientTypeDetails")) in expected:
                 yield recipient
 
     def _recipient_write(

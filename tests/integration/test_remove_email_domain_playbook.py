@@ -1,0 +1,66 @@
+"""playbooks/remove-email-domain.yml validates and runs against a generated lab organization."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from ruamel.yaml import YAML
+
+from exchange_agent.journal import Journal
+from exchange_agent.lab.clock import ManualClock
+from exchange_agent.lab.engine import LabEngine
+from exchange_agent.lab.generate import generate_organization
+from exchange_agent.remote.inprocess import InProcessSession
+from exchange_agent.tasks.base import TaskContext
+from exchange_agent.tasks.email_domain.plan import is_in_domain
+from exchange_agent.tasks.email_domain.task import RemoveEmailDomainArgs, RemoveEmailDomainTask
+
+PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "remove-email-domain.yml"
+
+
+def _render(value: Any, variables: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return jinja2.Template(value).render(**variables)
+    if isinstance(value, dict):
+        return {key: _render(item, variables) for key, item in value.items()}
+    return value
+
+
+def _arguments() -> dict[str, Any]:
+    [play] = YAML(typ="safe").load(PLAYBOOK.read_text())
+    [entry] = play["tasks"]
+    return dict(_render(entry["remove_email_domain"], play["vars"]))
+
+
+def test_playbook_arguments_valid() -> None:
+    args = RemoveEmailDomainArgs(**_arguments())
+    assert args.domain == "fabrikam.com"
+    assert args.policy_primary_templates == {"Default Policy": "SMTP:%m@contoso.com"}
+
+
+def test_playbook_cleans_generated_organization(tmp_path: Path) -> None:
+    org = generate_organization(11, 1500, 0.2)
+    engine = LabEngine(org, clock=ManualClock())
+    session = InProcessSession("ex01", engine)
+    ctx = TaskContext(
+        host="ex01",
+        check_mode=False,
+        diff=False,
+        vars={},
+        open_session=lambda endpoint: session,
+        journal=Journal(tmp_path / "journal.jsonl", "run"),
+    )
+    result = RemoveEmailDomainTask(RemoveEmailDomainArgs(**_arguments())).run(ctx)
+    assert result.status == "changed", result.message
+    assert len(result.changes) >= 300
+    left = [
+        r.name
+        for r in org.recipients
+        if any(is_in_domain(a, "fabrikam.com") for a in r.email_addresses)
+    ]
+    assert left == []
+    assert "fabrikam.com" not in [d.domain_name for d in org.accepted_domains]
+    near_misses = [a for r in org.recipients for a in r.email_addresses if "@notfabrikam.com" in a]
+    assert near_misses
