@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = ROOT / "playbooks" / "authenticated-smtp-on-port-25.yml"
 LAB_INVENTORY = ROOT / "inventory" / "lab.yml"
 
-TRANSPORTS = ["inprocess"]
+TRANSPORTS = ["inprocess", "wsman"]
 
 
 def report(result):

@@ -72,7 +72,8 @@ class ServiceTask(Task[ServiceArgs]):
         if args.force:
             parameters["Force"] = Switch()
         command = Command(f"{verb}-Service", parameters)
-        change = Change(args.name, "Status", status, args.state)
+        after = f"{target} (restarted)" if args.state == "restarted" else target
+        change = Change(args.name, "Status", status, after)
         if ctx.check_mode:
             return TaskResult(
                 "changed", f"would {verb.lower()} {args.name}", [change], [str(command)]
