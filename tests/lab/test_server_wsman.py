@@ -280,14 +280,14 @@ def test_unknown_shell_fault(lab: LabServer) -> None:
     assert b"<a:RelatesTo>uuid:0A1B</a:RelatesTo>" in body
 
 
-def test_only_loopback_hosts_and_basic_auth_are_accepted() -> None:
+def test_constructor_rejects_bad_options() -> None:
     engine = GateEngine()
     with pytest.raises(ValueError, match="loopback"):
         LabServer(engine, host="0.0.0.0")
     with pytest.raises(ValueError, match="loopback"):
         LabServer(engine, host="::1")
-    with pytest.raises(ValueError, match="auth 'basic'"):
-        LabServer(engine, auth="ntlm")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="auth 'basic' or 'ntlm'"):
+        LabServer(engine, auth="kerberos")  # type: ignore[arg-type]
 
 
 def test_many_objects_arrive_in_order(lab: LabServer) -> None:
@@ -314,3 +314,28 @@ class ManyEngine:
             yield LabObject(
                 ("Lab.Item", "System.Object"), f"item{index}", {"Index": index, "Pad": "x" * 2048}
             )
+
+
+def test_invalid_psrp_data_gets_400(gate: tuple[LabServer, GateEngine]) -> None:
+    server, _ = gate
+    with pool(server) as runspaces:
+        shell_id = str(runspaces.shell.id).upper()
+        envelope = (
+            '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+            'xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+            'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" '
+            'xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Header>'
+            "<a:Action>http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Send</a:Action>"
+            "<a:MessageID>uuid:0A1C</a:MessageID>"
+            "<w:ResourceURI>http://schemas.microsoft.com/powershell/Microsoft.Exchange"
+            f'</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">{shell_id}'
+            "</w:Selector></w:SelectorSet></s:Header><s:Body><rsp:Send>"
+            '<rsp:Stream Name="stdin">AAAA</rsp:Stream></rsp:Send></s:Body></s:Envelope>'
+        ).encode()
+        status, body = post(server, "/PowerShell", envelope)
+        assert status == 400
+        assert body.startswith(b"invalid PSRP data in the Send request")
+        # The shell keeps working after the invalid request.
+        ps = PowerShell(runspaces)
+        ps.add_cmdlet("Get-Lab")
+        assert [str(obj) for obj in ps.invoke()] == ["exchange:ada"]

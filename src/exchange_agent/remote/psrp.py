@@ -529,11 +529,20 @@ def _forget(ps: PowerShell) -> None:
     ps.runspace_pool.pipelines.pop(ps.id, None)
 
 
+_CLOSE_ATTEMPTS = 2
+
+
 def _close_pool(pool: RunspacePool, host: str) -> None:
-    try:
-        pool.close()
-    except Exception as error:
-        log.warning("session.close_failed", host=host, error=str(error))
+    # A Delete lost on the way leaves the shell counting against the user's limit of 18 until
+    # it idles out, so a failed close is sent once more. pypsrp keeps the pool open after a
+    # failed Delete, which makes the second pool.close() send it again.
+    for attempt in range(1, _CLOSE_ATTEMPTS + 1):
+        try:
+            pool.close()
+        except Exception as error:
+            log.warning("session.close_failed", host=host, attempt=attempt, error=str(error))
+            continue
+        return
 
 
 def _result_of(ps: PowerShell) -> Result:

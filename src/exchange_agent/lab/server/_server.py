@@ -26,9 +26,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from exchange_agent.lab.contract import Engine
+from exchange_agent.lab.server import _ntlm as ntlm
 from exchange_agent.lab.server import _wsman as wsman
 from exchange_agent.lab.server._knobs import Knobs, throttled_message
-from exchange_agent.lab.server._shell import Shell, ShellClosedError
+from exchange_agent.lab.server._shell import InvalidPsrpDataError, Shell, ShellClosedError
 
 __all__ = ["LabServer"]
 
@@ -126,6 +127,9 @@ class _Handler(BaseHTTPRequestHandler):
     # WinRM clients keep one connection per pool; NTLM also binds to the connection.
     protocol_version = "HTTP/1.1"
     server: _HttpServer
+    # NTLM authenticates the connection, not each request, so its context lives here.
+    ntlm_context: Any = None
+    ntlm_user: str | None = None
 
     def setup(self) -> None:
         super().setup()
@@ -141,9 +145,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, b"expected a Content-Length header with a byte count", {})
             return
         body = self.rfile.read(length)
+        if self.server.lab.auth == "ntlm":
+            self._post_ntlm(body)
+            return
         response = self.server.lab._handle(
             urlsplit(self.path).path, self.headers.get("Authorization"), body
         )
+        self._respond(response)
+
+    def _respond(self, response: _Response) -> None:
         if response is None:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -153,13 +163,58 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         reason = self.responses.get(status, ("",))[0]
         lines = [f"HTTP/1.1 {status} {reason}", "Server: Microsoft-HTTPAPI/2.0"]
-        if body:
+        if body and "Content-Type" not in headers:
             lines.append("Content-Type: application/soap+xml;charset=UTF-8")
         lines.append(f"Content-Length: {len(body)}")
         lines.extend(f"{name}: {value}" for name, value in headers.items())
         # Headers and body in one send, so that Nagle and delayed ACKs do not stall the reply.
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         self.wfile.flush()
+
+    def _post_ntlm(self, body: bytes) -> None:
+        lab = self.server.lab
+        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() in ("negotiate", "ntlm") and token.strip():
+            if self.ntlm_context is None or self.ntlm_context.complete:
+                self.ntlm_context = ntlm.new_acceptor()
+                self.ntlm_user = None
+            try:
+                out_token = self.ntlm_context.step(base64.b64decode(token.strip()))
+            except Exception as error:  # pyspnego raises several types for bad credentials
+                log.info("lab server: NTLM authentication failed: %s", error)
+                self.ntlm_context = None
+                self._send(401, b"", {"WWW-Authenticate": "Negotiate"})
+                return
+            reply = {}
+            if out_token:
+                reply["WWW-Authenticate"] = f"{scheme} {base64.b64encode(out_token).decode()}"
+            if not self.ntlm_context.complete:
+                self._send(401, b"", reply)
+                return
+            principal = str(self.ntlm_context.client_principal or "")
+            short = principal.rpartition("\\")[2]
+            self.ntlm_user = short if short in lab.users else principal
+            if not body:
+                self._send(200, b"", reply)
+                return
+        elif self.ntlm_context is None or not self.ntlm_context.complete or not self.ntlm_user:
+            lab.knobs.count("unauthorized")
+            self._send(401, b"", {"WWW-Authenticate": "Negotiate"})
+            return
+        encrypted = self.headers.get("Content-Type", "").startswith("multipart/encrypted")
+        if encrypted:
+            try:
+                body = ntlm.unwrap_message(self.ntlm_context, body)
+            except (ntlm.NtlmError, ValueError) as error:
+                log.info("lab server: invalid encrypted request from %s: %s", self.ntlm_user, error)
+                self._send(400, str(error).encode(), {})
+                return
+        response = lab._handle(urlsplit(self.path).path, None, body, user=self.ntlm_user)
+        if response is not None and encrypted and response[1]:
+            status, payload, headers = response
+            content_type, payload = ntlm.wrap_message(self.ntlm_context, payload)
+            response = status, payload, {**headers, "Content-Type": content_type}
+        self._respond(response)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -170,14 +225,15 @@ class LabServer:
 
     ``/PowerShell`` serves the ``Microsoft.Exchange`` configuration (Exchange's IIS endpoint)
     and ``/wsman`` serves ``Microsoft.PowerShell`` (the Windows endpoint of an Exchange
-    server). Authentication is HTTP Basic, so clients use ``encryption="never"`` over HTTP.
+    server). With HTTP Basic authentication, clients use ``encryption="never"`` over HTTP.
 
     Args:
         engine: Runs each statement of a pipeline.
         host: The address to bind. Only IPv4 loopback addresses (127.0.0.0/8) are accepted.
         port: The TCP port, 0 for a free one.
         tls: Serve HTTPS with a self-signed certificate written to :attr:`certificate_path`.
-        auth: The authentication scheme; only ``"basic"`` exists.
+        auth: ``"basic"``, or ``"ntlm"`` for NTLM and Negotiate (the server completes both
+            with NTLM) with WinRM message encryption over HTTP.
         users: User names and passwords accepted. A ``DOMAIN\\`` prefix on the client's user
             name is ignored.
         idle_timeout: Seconds after which a shell without requests is deleted.
@@ -192,7 +248,7 @@ class LabServer:
         host: str = "127.0.0.1",
         port: int = 0,
         tls: bool = False,
-        auth: Literal["basic"] = "basic",
+        auth: Literal["basic", "ntlm"] = "basic",
         users: dict[str, str] | None = None,
         idle_timeout: float = 180.0,
         knobs: Knobs | None = None,
@@ -204,15 +260,19 @@ class LabServer:
                 f"expected an IPv4 loopback address such as 127.0.0.1 for the lab server, "
                 f"found {host!r}"
             )
-        if auth != "basic":
-            raise ValueError(f"expected auth 'basic', found {auth!r}: NTLM is not implemented")
+        if auth not in ("basic", "ntlm"):
+            raise ValueError(f"expected auth 'basic' or 'ntlm', found {auth!r}")
         if idle_timeout <= 0:
             raise ValueError(f"expected a positive idle_timeout, found {idle_timeout}")
+
         self.engine = engine
         self.host = host
         self.tls = tls
         self.users = dict(users if users is not None else {"user": "password"})
         self.idle_timeout = idle_timeout
+        self.auth = auth
+        if auth == "ntlm":
+            ntlm.register_users(self.users)
         self.knobs = knobs if knobs is not None else Knobs()
         self.max_shells_per_user = max_shells_per_user
         self.engine_errors: list[BaseException] = []
@@ -331,7 +391,9 @@ class LabServer:
                 return candidate
         return None
 
-    def _handle(self, path: str, authorization: str | None, body: bytes) -> _Response:
+    def _handle(
+        self, path: str, authorization: str | None, body: bytes, *, user: str | None = None
+    ) -> _Response:
         self.knobs.count("requests")
         latency = self.knobs.latency
         if latency:
@@ -340,7 +402,8 @@ class LabServer:
         endpoint = _PATHS.get(path.rstrip("/").lower())
         if endpoint is None:
             return 404, _IIS_404, {}
-        user = self._authenticate(authorization)
+        if user is None:
+            user = self._authenticate(authorization)
         if user is None:
             self.knobs.count("unauthorized")
             log.info("lab server: rejected the credentials of a request to %s", path)
@@ -356,6 +419,9 @@ class LabServer:
         injected = self._inject(request, action)
         if injected != "continue":
             return injected
+        if self._stopping.is_set():
+            # Keep-alive connections outlive shutdown(): close them instead of serving.
+            return None
         if request.configuration != _CONFIGURATIONS[endpoint]:
             return self._fault(
                 request,
@@ -386,6 +452,10 @@ class LabServer:
             return self._dispatch(request, action, shell)
         except ShellClosedError:
             return self._fault(request, wsman.FAULT_SHELL_NOT_FOUND, _shell_not_found(shell_id))
+        except (InvalidPsrpDataError, binascii.Error, ValueError) as error:
+            # Invalid PSRP data or base64 from the client: reject the request, keep serving.
+            log.info("lab server: invalid %s request on shell %s: %s", action, shell_id, error)
+            return 400, f"invalid PSRP data in the {action} request: {error}".encode(), {}
         finally:
             with self._lock:
                 self._busy[shell_id] -= 1

@@ -45,7 +45,7 @@ from exchange_agent.lab.contract import (
     LabWarning,
 )
 
-__all__ = ["Shell", "ShellClosedError"]
+__all__ = ["InvalidPsrpDataError", "Shell", "ShellClosedError"]
 
 # Size of one outgoing PSRP fragment. Several fit in one Receive envelope, whose size the
 # client sets (153,600 bytes by default, 512,000 after protocol 2.3 is negotiated).
@@ -66,6 +66,10 @@ SCRIPTS_NOT_ALLOWED = LabErrorRecord(
     reason="ParseException",
     exception_type="System.Management.Automation.ParseException",
 )
+
+
+class InvalidPsrpDataError(ValueError):
+    """Raised when fragments from the client cannot be parsed as PSRP messages."""
 
 
 class ShellClosedError(Exception):
@@ -111,9 +115,12 @@ def _extended(clixml: str) -> str:
     (note) properties, and pypsrp 0.9.1 reads them only from ``<MS>``. The lab serializer writes
     ``<Props>``, so the outer object's first ``<Props>`` and last ``</Props>`` are renamed.
     """
-    start = clixml.find("<Props>")
+    # The outer object's property bag follows its own ToString (or, without one, its type
+    # names), before any nested object, so only a <Props> right there is converted.
+    marker = "</ToString>" if "</ToString>" in clixml else "</TN>"
+    start = clixml.find(marker) + len(marker)
     end = clixml.rfind("</Props>")
-    if start < 0 or end < start:
+    if start < len(marker) or not clixml.startswith("<Props>", start) or end < start:
         return clixml
     return f"{clixml[:start]}<MS>{clixml[start + 7 : end]}</MS>{clixml[end + 8 :]}"
 
@@ -180,14 +187,23 @@ class Shell:
         with self._condition:
             self._check_open()
             self._pool.receive_data(PSRPPayload(data, StreamType.default, None))
-            while (event := self._pool.next_event()) is not None:
-                if isinstance(event, CreatePipelineEvent):
-                    self._start(event.pipeline_id)
-                elif isinstance(event, GetAvailableRunspacesEvent):
-                    self._pool.runspace_availability_response(event.ci, self._pool.max_runspaces)
-                elif isinstance(event, SetMaxRunspacesEvent | SetMinRunspacesEvent):
-                    self._pool.runspace_availability_response(event.ci, True)
-            self._route()
+            try:
+                self._process_events()
+            except Exception as error:
+                # Drop the unparsed bytes so that the next valid request starts clean.
+                self._pool._receive_buffer = bytearray()
+                raise InvalidPsrpDataError(f"{type(error).__name__}: {error}") from error
+            finally:
+                self._route()
+
+    def _process_events(self) -> None:
+        while (event := self._pool.next_event()) is not None:
+            if isinstance(event, CreatePipelineEvent):
+                self._start(event.pipeline_id)
+            elif isinstance(event, GetAvailableRunspacesEvent):
+                self._pool.runspace_availability_response(event.ci, self._pool.max_runspaces)
+            elif isinstance(event, SetMaxRunspacesEvent | SetMinRunspacesEvent):
+                self._pool.runspace_availability_response(event.ci, True)
 
     def add_pipeline(self, command_id: str) -> None:
         """Create the server pipeline for a Command request before its first fragment arrives.
@@ -262,7 +278,10 @@ class Shell:
                 self._condition.wait(remaining)
                 self._check_open()
             fill_deadline = time.monotonic() + _FILL_WAIT
-            while not self._finished(target) and sum(map(len, queue)) < budget:
+            # Only pipeline output streams in; the pool's messages come as one batch.
+            while (
+                target is not None and not self._finished(target) and sum(map(len, queue)) < budget
+            ):
                 remaining = fill_deadline - time.monotonic()
                 if remaining <= 0:
                     break
