@@ -45,12 +45,11 @@ def write_inventory(tmp_path: Path, server: LabServer) -> Path:
 
 
 def run(inventory: Path):
-    result = CliRunner().invoke(
+    return CliRunner().invoke(
         cli,
         ["run", str(PLAYBOOK), "-i", str(inventory), "--output", "json"],
         catch_exceptions=False,
     )
-    return result
 
 
 def groups(engine: LabEngine) -> set[str]:
