@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import types
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -11,6 +13,7 @@ from exchange_agent.config.yaml import Locations, PathKey
 from exchange_agent.errors import ConfigError
 
 _MAX_VALUE = 80
+_SECRET_FIELDS = {"password"}
 
 
 def validation_errors(
@@ -24,7 +27,7 @@ def validation_errors(
     """Return one :class:`ConfigError` per entry of ``error``, located in the YAML file."""
     result = []
     for entry in error.errors():
-        path = tuple(part for part in entry["loc"] if not _is_tag(part))
+        path = _data_path(entry["loc"], data)
         field = ".".join(str(part) for part in path) or "(top level)"
         message = entry["msg"].removeprefix("Value error, ")
         if entry["type"] == "extra_forbidden":
@@ -35,10 +38,27 @@ def validation_errors(
         elif entry["type"] == "missing":
             text = f"{field} is required"
         else:
-            shown = _shown(entry.get("input"))
+            secret = any(str(part) in _SECRET_FIELDS for part in path)
+            shown = "a value that is hidden" if secret else _shown(entry.get("input"))
             text = f"{field}: {message} (got {shown})"
         result.append(ConfigError(text, locations.at((*prefix, *path))))
     return result
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    # pydantic inserts union tags such as "function-after[...]" into loc; keep only the parts
+    # that name a key or index of the data, plus a final missing or extra key.
+    path = []
+    node = data
+    for index, part in enumerate(loc):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            path.append(part)
+            node = node[part]
+        elif index == len(loc) - 1 and not _is_tag(part):
+            path.append(part)
+    return tuple(path)
 
 
 def _is_tag(part: Any) -> bool:
@@ -54,14 +74,33 @@ def _shown(value: Any) -> str:
 def _known_fields(model: type[BaseModel], path: PathKey) -> list[str]:
     current: Any = model
     for part in path:
-        if isinstance(part, int) or not (
-            isinstance(current, type) and issubclass(current, BaseModel)
-        ):
-            continue
-        info = current.model_fields.get(str(part))
-        if info is None:
+        current = _step(current, part)
+        if current is None:
             return []
-        current = info.annotation
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+    found = _model_in(current)
+    return list(found.model_fields) if found else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _step(annotation: Any, part: Any) -> Any:
+    model = _model_in(annotation)
+    if model is not None:
+        info = model.model_fields.get(str(part))
+        return info.annotation if info else None
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is dict and len(args) == 2:
+        return args[1]
+    if origin in (list, tuple) and args:
+        return args[0]
+    return None

@@ -113,7 +113,13 @@ class EndpointConfig:
             password=password,
             cert_validation=model.cert_validation,
             ca_bundle=str(model.ca_bundle) if model.ca_bundle else None,
-            encryption=model.encryption,
+            encryption=(
+                "never"
+                if model.auth == "basic"
+                and model.allow_unencrypted_basic
+                and urlsplit(self.url).scheme == "http"
+                else model.encryption
+            ),
             connect_timeout=model.connect_timeout,
             operation_timeout=model.operation_timeout,
             read_timeout=max(model.read_timeout, model.operation_timeout + 10),
@@ -171,7 +177,9 @@ def load_inventory(path: Path) -> Inventory:
     try:
         model = InventoryModel.model_validate(data)
     except ValidationError as error:
-        raise ConfigErrors(validation_errors(error, locations, data)) from None
+        raise ConfigErrors(
+            validation_errors(error, locations, data, model=InventoryModel)
+        ) from None
     return _build(model, locations)
 
 
@@ -252,8 +260,13 @@ def _endpoint(  # noqa: PLR0917
     else:
         url = model.url or f"https://{fqdn}:5986/wsman"
         configuration = model.configuration_name or "Microsoft.PowerShell"
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018  (raises ValueError for a non-numeric or out-of-range port)
+    except ValueError:
+        valid = False
+    if not valid:
         errors.append(
             ConfigError(
                 f"{host}.{kind}.url {url!r} is invalid: expected http(s)://<fqdn>[:port]/<path>",

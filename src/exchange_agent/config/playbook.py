@@ -101,7 +101,7 @@ def _play(
     handlers = _tasks(
         entry.get("handlers", []), (*key, "handlers"), locations, errors, known_actions
     )
-    if not tasks and not handlers:
+    if not entry.get("tasks") and not entry.get("handlers"):
         errors.append(ConfigError("play has no tasks", where))
     handler_names = [handler.name for handler in handlers]
     for task in tasks:
@@ -198,6 +198,13 @@ def _mapping(
     value: Any, key: PathKey, locations: Locations, errors: list[ConfigError]
 ) -> dict[str, Any]:
     if isinstance(value, dict):
+        for name in value:
+            if not isinstance(name, str):
+                errors.append(
+                    ConfigError(
+                        f"variable name {name!r} must be a string", locations.at((*key, name))
+                    )
+                )
         return value
     errors.append(ConfigError(f"{key[-1]} must be a mapping", locations.at(key)))
     return {}

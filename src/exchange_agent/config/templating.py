@@ -14,7 +14,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, Undefined, UndefinedError
 from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from exchange_agent.errors import ConfigError, SourceLocation
 
@@ -22,7 +22,7 @@ _ONE_EXPRESSION = re.compile(r"^\s*\{\{(?:(?!\}\}).)*\}\}\s*$", re.DOTALL)
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined")
 
 
-class _NativeSandbox(SandboxedEnvironment):
+class _NativeSandbox(ImmutableSandboxedEnvironment):
     code_generator_class = NativeCodeGenerator
     concat = staticmethod(lambda values: _native_concat(list(values)))
 
@@ -35,7 +35,7 @@ def _native_concat(values: list[Any]) -> Any:
 
 _NATIVE = _NativeSandbox(undefined=StrictUndefined, autoescape=False)
 _NATIVE.template_class = NativeTemplate
-_TEXT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_TEXT = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 def render(
@@ -50,14 +50,19 @@ def render(
         ConfigError: A variable is undefined or a template is invalid, located by ``locate``.
     """
     if isinstance(value, str):
-        result = _render_text(value, variables, locate(path))
+        location = locate(path)
+        result = _render_text(value, variables, location)
         # Variables may themselves hold templates ("{{ exchange_server }}" in a play
         # variable); render what came out again, a bounded number of times.
         for _ in range(_MAX_DEPTH):
             if not _has_template(result):
-                break
-            result = render(result, variables, locate, path)
-        return result
+                return result
+            result = _render_nested(result, variables, location)
+        raise ConfigError(
+            f"{value!r} still contains a template after {_MAX_DEPTH} rounds of rendering; "
+            "a variable probably refers to itself",
+            location,
+        )
     if isinstance(value, dict):
         return {key: render(item, variables, locate, (*path, key)) for key, item in value.items()}
     if isinstance(value, list):
@@ -66,6 +71,16 @@ def render(
 
 
 _MAX_DEPTH = 5
+
+
+def _render_nested(value: Any, variables: Mapping[str, Any], location: SourceLocation) -> Any:
+    if isinstance(value, str):
+        return _render_text(value, variables, location)
+    if isinstance(value, dict):
+        return {key: _render_nested(item, variables, location) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render_nested(item, variables, location) for item in value]
+    return value
 
 
 def _has_template(value: Any) -> bool:
@@ -83,7 +98,7 @@ def _render_text(text: str, variables: Mapping[str, Any], location: SourceLocati
         return text
     try:
         if _ONE_EXPRESSION.match(text):
-            value: Any = _NATIVE.from_string(text).render(variables)
+            value: Any = _NATIVE.from_string(text.strip()).render(variables)
             if isinstance(value, Undefined):
                 # A lone undefined name comes back as an Undefined object instead of raising.
                 value._fail_with_undefined_error()
@@ -93,6 +108,10 @@ def _render_text(text: str, variables: Mapping[str, Any], location: SourceLocati
         raise ConfigError(_undefined_message(str(error), text, variables), location) from None
     except TemplateError as error:
         raise ConfigError(f"invalid template {text!r}: {error}", location) from None
+    except (ArithmeticError, LookupError, TypeError, ValueError) as error:
+        raise ConfigError(
+            f"template {text!r} failed: {type(error).__name__}: {error}", location
+        ) from None
 
 
 def _undefined_message(message: str, text: str, variables: Mapping[str, Any]) -> str:

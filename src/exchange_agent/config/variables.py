@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,11 @@ def parse_extra_vars(values: list[str]) -> dict[str, Any]:
                 raise ConfigError(f"--extra-vars {text!r} must be a JSON object")
             result.update(data)
         else:
-            for pair in text.split():
+            try:
+                pairs = shlex.split(text)
+            except ValueError as error:
+                raise ConfigError(f"invalid --extra-vars {text!r}: {error}") from None
+            for pair in pairs:
                 name, sep, item = pair.partition("=")
                 if not sep or not name.isidentifier():
                     raise ConfigError(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedKeyMap, CommentedKeySeq, CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -89,13 +89,21 @@ def _marked_error(error: MarkedYAMLError, name: str, what: str) -> ConfigError:
     return ConfigError(message, location)
 
 
+def _key_position(node: CommentedMap, name: Any) -> tuple[int, int]:
+    # Keys merged in with "<<" and the entries of !!omap have no position of their own.
+    recorded = (node.lc.data or {}).get(name)
+    if recorded is None:
+        return node.lc.line or 0, node.lc.col or 0
+    return recorded[0], recorded[1]
+
+
 def _plain(node: Any, key: PathKey, locations: Locations) -> Any:
     if isinstance(node, CommentedMap):
         result: dict[Any, Any] = {}
         for name, value in node.items():
-            if isinstance(name, CommentedMap | CommentedSeq):
+            if isinstance(name, CommentedMap | CommentedSeq | CommentedKeyMap | CommentedKeySeq):
                 raise ConfigError("mapping keys must be plain values", locations.at(key))
-            line, column = node.lc.key(name)
+            line, column = _key_position(node, name)
             locations.add((*key, name), line, column)
             result[name] = _plain(value, (*key, name), locations)
         return result
