@@ -45,10 +45,12 @@ class EndpointModel(_Strict):
 
 
 class LabModel(_Strict):
-    """Marks a host served by the embedded lab."""
+    """Marks a host served by the embedded lab, and how the lab's server is reached."""
 
     seed: Path | None = None
     state: Path | None = None
+    auth: Literal["basic", "ntlm"] = "basic"
+    tls: bool = False
 
 
 class HostModel(_Strict):

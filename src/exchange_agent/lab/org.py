@@ -189,6 +189,20 @@ class Certificate:
 
 
 @dataclass
+class ClientAccessState:
+    """One server's client access settings: SCP, virtual directory URLs, Outlook Anywhere names.
+
+    A new server starts as setup leaves it: the SCP points at the server's own FQDN, internal
+    URLs use the FQDN, external URLs and the external Outlook Anywhere name are empty.
+    """
+
+    scp_uri: str | None
+    urls: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    internal_hostname: str | None = None
+    external_hostname: str | None = None
+
+
+@dataclass
 class Organization:
     """The whole simulated organization: configuration, recipients and per-server state."""
 
@@ -202,6 +216,7 @@ class Organization:
     recipients: list[Recipient] = field(default_factory=list)
     ad_users: list[AdUser] = field(default_factory=list)
     certificates: list[Certificate] = field(default_factory=list)
+    client_access: dict[str, ClientAccessState] = field(default_factory=dict)
 
     @property
     def distinguished_name(self) -> str:

@@ -105,6 +105,8 @@ class EmbeddedLab:
         self.seed: Path | None = first.seed
         self.state_file: Path = first.state or default_state_file()
         self.transport: LabTransport = transport
+        self.auth = first.auth
+        self.tls = first.tls
         self.org: Organization | None = None
         self.engine: LabEngine | None = None
         self._server: Any = None
@@ -117,7 +119,9 @@ class EmbeddedLab:
             from exchange_agent.lab.server import LabServer  # noqa: PLC0415
 
             user, password = lab_credentials()
-            self._server = LabServer(self.engine, users={user: password})
+            self._server = LabServer(
+                self.engine, users={user: password}, auth=self.auth, tls=self.tls
+            )
             self._server.start()
             log.info("lab.started", url=self._server.exchange_url, state=str(self.state_file))
 
@@ -150,13 +154,16 @@ class EmbeddedLab:
             url = self._server.exchange_url if kind == "exchange" else self._server.windows_url
         else:
             url = "http://127.0.0.1/PowerShell" if kind == "exchange" else "http://127.0.0.1/wsman"
+        certificate = getattr(self._server, "certificate_path", None)
         return EndpointSettings(
             url=url,
             configuration_name=endpoint.configuration_name,
-            auth="basic",
+            auth=self.auth,
             username=user,
             password=SecretStr(password),
-            encryption="never",
+            # Basic over the lab's plain http cannot encrypt; NTLM encrypts every message.
+            encryption="never" if self.auth == "basic" and not self.tls else "auto",
+            ca_bundle=str(certificate) if self.tls and certificate else None,
             operation_timeout=endpoint.model.operation_timeout,
             read_timeout=max(endpoint.model.read_timeout, endpoint.model.operation_timeout + 10),
             max_concurrency=endpoint.model.max_concurrency,

@@ -84,6 +84,8 @@ class StoredCertificate:
     key_size: int = 0
 
 
+# NOTE: this table is not part of the saved lab state, so a lab restarted from its state file
+# has forgotten pending requests and imported certificates.
 _stores: dict[int, list[StoredCertificate]] = {}
 
 

@@ -11,14 +11,12 @@ on every version (deprecated from 2016 on), the MAPI directory from 2013 SP1, an
 
 from __future__ import annotations
 
-import weakref
-from dataclasses import dataclass, field
 from typing import Any
 
 from exchange_agent.lab.cmdlets import errors
 from exchange_agent.lab.cmdlets.registry import CmdletContext, Param, cmdlet
 from exchange_agent.lab.contract import LabObject
-from exchange_agent.lab.org import Organization, Server
+from exchange_agent.lab.org import ClientAccessState, Organization, Server
 
 __all__ = ["VIRTUAL_DIRECTORIES", "ClientAccessState", "client_access_state"]
 
@@ -34,23 +32,6 @@ VIRTUAL_DIRECTORIES = {
 }
 
 _SITE = "Default Web Site"
-
-
-@dataclass
-class ClientAccessState:
-    """One server's client access settings.
-
-    A new server starts as setup leaves it: the SCP points at the server's own FQDN, internal
-    URLs use the FQDN, external URLs and the external Outlook Anywhere name are empty.
-    """
-
-    scp_uri: str | None
-    urls: dict[str, dict[str, str | None]] = field(default_factory=dict)
-    internal_hostname: str | None = None
-    external_hostname: str | None = None
-
-
-_states: dict[int, dict[str, ClientAccessState]] = {}
 
 
 def _has_directory(server: Server, kind: str) -> bool:
@@ -71,12 +52,12 @@ def _initial_state(server: Server) -> ClientAccessState:
 
 
 def client_access_state(org: Organization) -> dict[str, ClientAccessState]:
-    """Return the side table of ``org`` keyed by upper-case server name, filled on first use."""
-    key = id(org)
-    if key not in _states:
-        _states[key] = {}
-        weakref.finalize(org, _states.pop, key, None)
-    table = _states[key]
+    """Return ``org``'s client access settings keyed by upper-case server name.
+
+    Servers are filled in with setup's defaults on first use; the table is part of the
+    organization, so it is saved with the lab's state.
+    """
+    table = org.client_access
     for server in org.servers:
         if server.name.upper() not in table:
             table[server.name.upper()] = _initial_state(server)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, Literal
 
 import structlog
 from pydantic import Field, field_validator, model_validator
 
 from exchange_agent.errors import TaskError
-from exchange_agent.remote.command import Command, Statement, Switch
+from exchange_agent.remote.command import Command, Pipeline, Statement, Switch
 from exchange_agent.remote.errors import CommandError
-from exchange_agent.remote.result import ExObject
+from exchange_agent.remote.psrp import PsrpSession
+from exchange_agent.remote.result import ExObject, Result
 from exchange_agent.remote.session import Session
+from exchange_agent.remote.settings import EXCHANGE_SHELL_LIMIT
 from exchange_agent.tasks import register
 from exchange_agent.tasks.base import Change, Task, TaskArgs, TaskContext, TaskResult
 from exchange_agent.tasks.email_domain.plan import (
@@ -29,6 +34,24 @@ from exchange_agent.tasks.email_domain.plan import (
 )
 
 log = structlog.get_logger(__name__)
+
+# The result lists at most this many changes and commands, and at most MAX_LISTED_PROBLEMS
+# recipients left unchanged, so its size does not grow with the organization. The counts in
+# TaskResult.data are always complete.
+LISTED_CHANGES = 20
+MAX_LISTED_PROBLEMS = 200
+
+# Properties the recipient step reads. Select-Object keeps Exchange from serializing the dozens
+# of others every recipient carries, and Alias is added only for a primary template.
+RECIPIENT_PROPERTIES = (
+    "Guid",
+    "Identity",
+    "Name",
+    "RecipientTypeDetails",
+    "EmailAddresses",
+    "PrimarySmtpAddress",
+    "EmailAddressPolicyEnabled",
+)
 
 Step = Literal["policies", "accepted_domain", "recipients"]
 
@@ -81,11 +104,28 @@ class RemoveEmailDomainArgs(TaskArgs):
     batch_size: int = Field(
         default=20, ge=1, le=500, description="Set-* statements per round trip."
     )
+    parallel_runspaces: int = Field(
+        default=4,
+        description=(
+            "Maximum runspace pools writing recipient batches at once, including the one "
+            f"reading recipients; 1 to {EXCHANGE_SHELL_LIMIT - 1}."
+        ),
+    )
 
     @field_validator("domain")
     @classmethod
     def _domain(cls, value: str) -> str:
         return normalize_domain(value)
+
+    @field_validator("parallel_runspaces")
+    @classmethod
+    def _parallel_runspaces(cls, value: int) -> int:
+        if not 1 <= value < EXCHANGE_SHELL_LIMIT:
+            raise ValueError(
+                f"invalid parallel_runspaces {value}: expected 1 to {EXCHANGE_SHELL_LIMIT - 1}, "
+                f"below Exchange's limit of {EXCHANGE_SHELL_LIMIT} concurrent shells per user"
+            )
+        return value
 
     @field_validator("promote_domains")
     @classmethod
@@ -121,12 +161,180 @@ class RemoveEmailDomainArgs(TaskArgs):
         return PrimaryRule(self.primary, self.promote_domains, self.primary_template)
 
 
+# One recipient write: identity, the Set-* command, its undo and the state to journal.
+_Write = tuple[str, Command, Command, dict[str, Any]]
+
+
 @dataclass
 class _Report:
+    """Counts of everything the task did, with the first few items of each kind."""
+
     changes: list[Change] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    change_count: int = 0
+    command_count: int = 0
+    warning_count: int = 0
+    problem_count: int = 0
+
+    def add_change(self, change: Change) -> None:
+        self.change_count += 1
+        if len(self.changes) < LISTED_CHANGES:
+            self.changes.append(change)
+
+    def add_commands(self, statements: Iterable[Statement]) -> None:
+        for statement in statements:
+            self.command_count += 1
+            if len(self.commands) < LISTED_CHANGES:
+                self.commands.append(str(statement))
+
+    def add_warnings(self, warnings: Iterable[str]) -> None:
+        for warning in warnings:
+            self.warning_count += 1
+            if len(self.warnings) < MAX_LISTED_PROBLEMS:
+                self.warnings.append(warning)
+
+    def add_problem(self, problem: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_LISTED_PROBLEMS:
+            self.problems.append(problem)
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "changes": self.change_count,
+            "commands": self.command_count,
+            "warnings": self.warning_count,
+            "problems": self.problem_count,
+            "left_unchanged": list(self.problems),
+        }
+
+
+class _BatchWriter:
+    """Send recipient batches, over several sessions when a session factory is given.
+
+    At most ``max_pending`` batches are queued or running at once, so memory stays bounded by
+    the batch size whatever the number of recipients. Each worker thread opens its own session
+    on first use and :meth:`close` closes them all, which releases their shells on the server.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        ctx: TaskContext,
+        report: _Report,
+        factory: Callable[[], Session] | None,
+        workers: int,
+    ) -> None:
+        self._session = session
+        self._ctx = ctx
+        self._report = report
+        self._factory = factory
+        self._pending: set[Future[Result]] = set()
+        self._max_pending = workers
+        self._local = threading.local()
+        self._opened: list[Session] = []
+        self._lock = threading.Lock()
+        self._executor = None
+        if factory is not None and workers > 0:
+            self._executor = ThreadPoolExecutor(workers, thread_name_prefix="email-domain")
+
+    def send(self, statements: list[Statement]) -> None:
+        """Send one batch now, or queue it once fewer than ``max_pending`` are in flight."""
+        if self._executor is None:
+            self._check(self._session.invoke(*statements))
+            return
+        while len(self._pending) >= self._max_pending:
+            self._collect(FIRST_COMPLETED)
+        self._pending.add(self._executor.submit(self._invoke, statements))
+
+    def finish(self) -> None:
+        """Wait for every queued batch and raise the first failure."""
+        self._collect(ALL_COMPLETED)
+
+    def close(self) -> None:
+        """Wait for batches still running, then close the worker sessions.
+
+        Batches still pending here follow a failure that is already being raised, so their
+        own failures are logged instead.
+        """
+        if self._executor is not None:
+            done, _ = wait(self._pending)
+            self._pending = set()
+            for future in done:
+                self._log_dropped(future)
+            self._executor.shutdown(wait=True)
+        for opened in self._opened:
+            opened.close()
+
+    def _log_dropped(self, future: Future[Result]) -> None:
+        error = future.exception()
+        if error is None and future.result().ok:
+            return
+        message = str(error) if error is not None else str(future.result().errors[0])
+        log.warning("email_domain.batch_failed", host=self._ctx.host, error=message)
+
+    def __enter__(self) -> _BatchWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _invoke(self, statements: list[Statement]) -> Result:
+        session: Session | None = getattr(self._local, "session", None)
+        if session is None:
+            assert self._factory is not None
+            session = self._factory()
+            self._local.session = session
+            with self._lock:
+                self._opened.append(session)
+        return session.invoke(*statements)
+
+    def _collect(self, when: str) -> None:
+        done, self._pending = wait(self._pending, return_when=when)
+        for future in done:
+            self._check(future.result())
+
+    def _check(self, result: Result) -> None:
+        self._report.add_warnings(result.warnings)
+        if not result.ok:
+            raise CommandError(result.errors, host=self._ctx.host, endpoint=self._session.endpoint)
+
+
+def write_session_factory(session: Session) -> Callable[[], Session] | None:
+    """Return a factory of extra sessions to the same endpoint, or None to write sequentially.
+
+    Only a PSRP session can open more runspace pools; the in-process lab session cannot.
+    """
+    if isinstance(session, PsrpSession):
+        settings = session.settings
+        # NOTE: the extra sessions use PsrpSession's default retry options, and their
+        # constructor sets the transport loggers back to WARNING even when transport debugging
+        # was requested, because PsrpSession exposes neither option.
+        return lambda: PsrpSession(session.host, settings)
+    return None
+
+
+def recipient_query(domain: str, *, with_alias: bool = False) -> Pipeline:
+    """Build the query for recipients with an address in ``domain``, as a two-command pipeline.
+
+    ``with_alias`` adds the Alias property, which a primary template needs for ``%m``.
+    """
+    properties = list(RECIPIENT_PROPERTIES)
+    if with_alias:
+        properties.append("Alias")
+    # The pattern also matches SIP: and other typed addresses and is case-insensitive, so
+    # plan_recipient checks each address again (Microsoft Learn, "Filterable properties").
+    search = Command(
+        "Get-Recipient",
+        {"ResultSize": "Unlimited", "Filter": f"EmailAddresses -like '*@{domain}'"},
+    )
+    return search | Command("Select-Object", {"Property": properties})
 
 
 @register
@@ -140,6 +348,12 @@ class RemoveEmailDomainTask(Task[RemoveEmailDomainArgs]):
     one). ``recipients`` finds recipients with a server-side filter and removes exactly the
     addresses whose part after ``@`` is the domain, with ``@{Remove=...}``. Every write is
     journaled first with the recipient's whole previous address list and policy flag.
+    Recipients are read as a stream and written in batches of ``batch_size``. Over PSRP the
+    step uses up to ``parallel_runspaces`` runspace pools (at most the host's
+    ``max_concurrency``): one reads recipients and the others send batches at once, each
+    batch journaled before it is sent. The result lists the first 20 changes and commands;
+    ``data`` holds the full counts and, under ``left_unchanged``, up to 200 recipients left
+    unchanged with the reason.
     Policy and accepted domain problems are raised before anything changes. A recipient whose
     primary is in the domain under ``primary: fail`` is left unchanged and reported while the
     others are cleaned, and the task then ends ``failed``.
@@ -175,14 +389,23 @@ class RemoveEmailDomainTask(Task[RemoveEmailDomainArgs]):
         if "recipients" in self.args.steps:
             self._clean_recipients(ctx, session, report)
 
-        status: Literal["ok", "changed", "failed"] = "changed" if report.changes else "ok"
-        message = f"{len(report.changes)} change(s)" if report.changes else "nothing in domain"
-        if report.problems:
+        status: Literal["ok", "changed", "failed"] = "changed" if report.change_count else "ok"
+        message = f"{report.change_count} change(s)" if report.change_count else "nothing in domain"
+        if report.change_count > len(report.changes):
+            message += f", the first {len(report.changes)} listed"
+        if report.problem_count:
             status = "failed"
-            message = f"{len(report.problems)} recipient(s) left unchanged: " + "; ".join(
-                report.problems[:20]
+            message = f"{report.problem_count} recipient(s) left unchanged: " + "; ".join(
+                report.problems[:LISTED_CHANGES]
             )
-        return TaskResult(status, message, report.changes, report.commands, report.warnings)
+        return TaskResult(
+            status,
+            message,
+            report.changes,
+            report.commands,
+            report.warnings,
+            data=report.data(),
+        )
 
     def _plan_policies(
         self, session: Session, ctx: TaskContext
@@ -227,7 +450,7 @@ class RemoveEmailDomainTask(Task[RemoveEmailDomainArgs]):
                         "Priority": policy.get("Priority"),
                     },
                 )
-                report.changes.append(Change(name, "EmailAddressPolicy", "present", "absent"))
+                report.add_change(Change(name, "EmailAddressPolicy", "present", "absent"))
             else:
                 command = Command(
                     "Set-EmailAddressPolicy",
@@ -245,7 +468,7 @@ class RemoveEmailDomainTask(Task[RemoveEmailDomainArgs]):
                         "DisabledEmailAddressTemplates": disabled or None,
                     },
                 )
-                report.changes.append(
+                report.add_change(
                     Change(name, "EnabledEmailAddressTemplates", enabled, list(plan.enabled_after))
                 )
             statements: list[Statement] = [command]
@@ -273,7 +496,7 @@ class RemoveEmailDomainTask(Task[RemoveEmailDomainArgs]):
         undo = Command(
             "New-AcceptedDomain", {"Name": domain.name, "DomainName": domain.domain_name}
         )
-        report.changes.append(Change(domain.name, "AcceptedDomain", "present", "absent"))
+        report.add_change(Change(domain.name, "AcceptedDomain", "present", "absent"))
         self._send(
             ctx,
             session,
@@ -285,39 +508,42 @@ class RemoveEmailDomainTask(Task[RemoveEmailDomainArgs]):
         )
 
     def _clean_recipients(self, ctx: TaskContext, session: Session, report: _Report) -> None:
-        # NOTE: batches go out one after another on one session, not over parallel runspaces,
-        # and every planned change is kept in the report, so memory grows with affected count.
-        batch: list[tuple[str, Command, Command, dict[str, Any]]] = []
-        for recipient in self._find(session, ctx):
-            item = self._recipient_write(recipient, report)
-            if item is None:
-                continue
-            batch.append(item)
-            if len(batch) >= self.args.batch_size:
-                self._send_batch(ctx, session, batch, report)
-                batch = []
-        self._send_batch(ctx, session, batch, report)
+        # Recipients arrive one by one from the stream; a full batch is journaled, handed to the
+        # writer and dropped, so at most a few batches are held whatever the organization size.
+        factory = write_session_factory(session)
+        workers = self._write_workers(session) if factory is not None else 0
+        with _BatchWriter(session, ctx, report, factory, workers) as writer:
+            batch: list[_Write] = []
+            for recipient in self._find(session, ctx):
+                item = self._recipient_write(recipient, report)
+                if item is None:
+                    continue
+                batch.append(item)
+                if len(batch) >= self.args.batch_size:
+                    self._send_batch(ctx, writer, batch, report)
+                    batch = []
+            self._send_batch(ctx, writer, batch, report)
+            writer.finish()
         if not ctx.check_mode:
             self._verify_recipients(session, ctx, report)
 
+    def _write_workers(self, session: Session) -> int:
+        """Return how many extra sessions may write while the session's own pool reads."""
+        pools = self.args.parallel_runspaces
+        if isinstance(session, PsrpSession):
+            pools = min(pools, session.settings.max_concurrency)
+        return pools - 1
+
     def _find(self, session: Session, ctx: TaskContext) -> Iterator[ExObject]:
-        # The pattern also matches SIP: and other typed addresses and is case-insensitive, so
-        # plan_recipient checks each address again (Microsoft Learn, "Filterable properties").
-        query = Command(
-            "Get-Recipient",
-            {
-                "ResultSize": "Unlimited",
-                "Filter": f"EmailAddresses -like '*@{self.args.domain}'",
-            },
+        query = recipient_query(
+            self.args.domain, with_alias=self.args.primary is PrimaryMode.TEMPLATE
         )
         expected = set(self.args.recipient_types)
         for recipient in session.stream(query):
             if str(recipient.get("RecipientTypeDetails")) in expected:
                 yield recipient
 
-    def _recipient_write(
-        self, recipient: ExObject, report: _Report
-    ) -> tuple[str, Command, Command, dict[str, Any]] | None:
+    def _recipient_write(self, recipient: ExObject, report: _Report) -> _Write | None:
         name = str(recipient.get("Name"))
         identity = str(recipient.get("Guid") or recipient.get("Identity"))
         before = _strings(recipient.get("EmailAddresses"))
@@ -329,7 +555,7 @@ class RemoveEmailDomainTask(Task[RemoveEmailDomainArgs]):
             alias=str(recipient.get("Alias") or ""),
         )
         if plan.problem is not None:
-            report.problems.append(f"{name}: {plan.problem}")
+            report.add_problem(f"{name}: {plan.problem}")
             return None
         if not plan.changed:
             return None
@@ -355,27 +581,21 @@ class RemoveEmailDomainTask(Task[RemoveEmailDomainArgs]):
             "PrimarySmtpAddress": recipient.get("PrimarySmtpAddress"),
             "EmailAddressPolicyEnabled": policy_flag,
         }
-        report.changes.append(Change(name, "EmailAddresses", before, list(plan.after)))
+        report.add_change(Change(name, "EmailAddresses", before, list(plan.after)))
         return identity, write, undo, state
 
     def _send_batch(
-        self,
-        ctx: TaskContext,
-        session: Session,
-        batch: list[tuple[str, Command, Command, dict[str, Any]]],
-        report: _Report,
+        self, ctx: TaskContext, writer: _BatchWriter, batch: list[_Write], report: _Report
     ) -> None:
         if not batch:
             return
-        report.commands.extend(str(write) for _, write, _, _ in batch)
+        report.add_commands(write for _, write, _, _ in batch)
         if ctx.check_mode:
             return
+        # Journal.record flushes each entry, so every write below is on disk before it is sent.
         for identity, _, undo, state in batch:
             self._journal(ctx, identity, [undo], state)
-        result = session.invoke(*(write for _, write, _, _ in batch))
-        report.warnings.extend(result.warnings)
-        if not result.ok:
-            raise CommandError(result.errors, host=ctx.host, endpoint=session.endpoint)
+        writer.send([write for _, write, _, _ in batch])
 
     def _send(
         self,
@@ -388,12 +608,12 @@ class RemoveEmailDomainTask(Task[RemoveEmailDomainArgs]):
         undo: list[Statement],
         before: Any,
     ) -> None:
-        report.commands.extend(str(s) for s in statements)
+        report.add_commands(statements)
         if ctx.check_mode:
             return
         self._journal(ctx, target, undo, before)
         result = session.invoke(*statements)
-        report.warnings.extend(result.warnings)
+        report.add_warnings(result.warnings)
         if not result.ok:
             raise CommandError(result.errors, host=ctx.host, endpoint=session.endpoint)
 
@@ -417,7 +637,7 @@ class RemoveEmailDomainTask(Task[RemoveEmailDomainArgs]):
                 alias=str(recipient.get("Alias") or ""),
             )
             if plan.changed:
-                report.problems.append(
+                report.add_problem(
                     f"{recipient.get('Name')}: still has {', '.join(plan.remove)} after the "
                     "write; an email address policy probably still names the domain, so run "
                     "the 'policies' step first"
