@@ -9,7 +9,6 @@ it resolves only through the wildcard.
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ import dns.rdatatype
 import dns.resolver
 
 from exchange_agent.autodiscover.hostnames import normalise_host
+from exchange_agent.nameservers import check_nameservers
 
 __all__ = ["DnsSettings", "NameResolution", "Resolver", "SrvTarget"]
 
@@ -38,20 +38,7 @@ class DnsSettings:
     timeout: float = 3.0
 
     def __post_init__(self) -> None:
-        if not self.nameservers:
-            raise ValueError("DNS settings need at least one nameserver IP address, found none")
-        for address in self.nameservers:
-            try:
-                ipaddress.ip_address(address)
-            except ValueError:
-                raise ValueError(
-                    f"nameserver {address!r} is not an IP address; give the DNS server's "
-                    "IPv4 or IPv6 address"
-                ) from None
-        if not 0 < self.port < 65536:
-            raise ValueError(f"DNS port must be between 1 and 65535, found {self.port}")
-        if self.timeout <= 0:
-            raise ValueError(f"DNS timeout must be positive seconds, found {self.timeout}")
+        check_nameservers(self.nameservers, self.port, self.timeout)
 
 
 @dataclass(frozen=True)

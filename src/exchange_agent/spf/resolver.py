@@ -11,7 +11,6 @@ outside :func:`use_resolver` raises ``spf.TempError`` instead of reaching the sy
 from __future__ import annotations
 
 import contextvars
-import ipaddress
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,8 @@ import dns.name
 import dns.rdatatype
 import dns.resolver
 import spf  # type: ignore[import-untyped]  # pyspf ships no type hints
+
+from exchange_agent.nameservers import check_nameservers
 
 __all__ = ["SpfResolver", "use_resolver"]
 
@@ -43,20 +44,7 @@ class SpfResolver:
     _resolver: dns.resolver.Resolver = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.nameservers:
-            raise ValueError("SpfResolver needs at least one nameserver IP address, found none")
-        for address in self.nameservers:
-            try:
-                ipaddress.ip_address(address)
-            except ValueError:
-                raise ValueError(
-                    f"nameserver {address!r} is not an IP address; give the DNS server's "
-                    "IPv4 or IPv6 address"
-                ) from None
-        if not 0 < self.port < 65536:
-            raise ValueError(f"DNS port must be between 1 and 65535, found {self.port}")
-        if self.timeout <= 0:
-            raise ValueError(f"DNS timeout must be positive seconds, found {self.timeout}")
+        check_nameservers(self.nameservers, self.port, self.timeout)
 
         # configure=False keeps dnspython from reading /etc/resolv.conf, so only the servers
         # named here are queried.
