@@ -54,7 +54,7 @@ def mailbox(index: int) -> LabObject:
 
 
 class MailboxEngine:
-    """An engine that answers any command with ``count`` prebuilt mailbox objects."""
+    """An engine that returns ``count`` prebuilt mailbox objects for any command."""
 
     def __init__(self, count: int) -> None:
         self.objects = [mailbox(index) for index in range(count)]

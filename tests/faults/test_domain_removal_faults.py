@@ -1,9 +1,9 @@
 """Domain removal with the connection broken at each request: journal complete, rerun converges.
 
 The organization is generated (all recipient types, look-alike domains) and served by the lab's
-WinRM server; each fault point drops one request of the first run. Afterwards no shell is left
-open, the journal holds an entry for every recipient whose addresses changed, a clean rerun
-ends with no recipient carrying the domain, and a third run changes nothing.
+WinRM server. Each fault point drops one request of the first run. Afterwards no shell is left
+open and the journal holds an entry for every recipient whose addresses changed. A clean rerun
+then ends with no recipient carrying the domain, and a third run changes nothing.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Faults injected at every request of the main job: nothing lost, nothing leaked, reruns converge.
 
-For each fault point the lab server breaks one request (a dropped connection, HTTP 500 or
-503, a WS-Management fault, the throttling fault); the run must end with a clear status and
-no traceback, the server must have no shell left open, and a clean rerun must converge to the
-desired state, after which a third run changes nothing.
+For each fault point the lab server breaks one request: a dropped connection, HTTP 500 or 503,
+a WS-Management fault, or the throttling fault. The run must end with a clear status and no
+traceback, and the server must have no shell left open. A clean rerun must then converge to
+the desired state, after which a third run changes nothing.
 """
 
 from __future__ import annotations
