@@ -20,15 +20,7 @@ JOBS = [
     ("anonymous-relay.yml", 1),
     ("remove-email-domain.yml", 1),
     ("autodiscover.yml", 2),
-    pytest.param(
-        "certificate-request.yml",
-        1,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="the lab keeps pending certificate requests in memory only, so a second "
-            "CLI run does not find the first run's request and creates another",
-        ),
-    ),
+    ("certificate-request.yml", 1),
 ]
 
 

@@ -15,6 +15,7 @@ import dataclasses
 import types
 import typing
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -217,6 +218,9 @@ class Organization:
     ad_users: list[AdUser] = field(default_factory=list)
     certificates: list[Certificate] = field(default_factory=list)
     client_access: dict[str, ClientAccessState] = field(default_factory=dict)
+    # Pending requests and installed certificates with their keys, as JSON-ready mappings
+    # that the certificate cmdlets write before each save (see BEFORE_SAVE).
+    certificate_store: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def distinguished_name(self) -> str:
@@ -243,6 +247,10 @@ class Organization:
 
 
 _T = TypeVar("_T")
+
+
+# Functions that copy state kept outside the dataclasses into ``org`` before it is saved.
+BEFORE_SAVE: list[Callable[[Organization], None]] = []
 
 
 def to_dict(org: Organization) -> dict[str, Any]:
@@ -275,6 +283,8 @@ def _build(cls: type[_T], data: Any, where: str) -> _T:
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:
+    if hint is Any:
+        return value
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):

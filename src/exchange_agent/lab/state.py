@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from exchange_agent.errors import ConfigError, SourceLocation
-from exchange_agent.lab.org import Organization, from_dict, to_dict
+from exchange_agent.lab.org import BEFORE_SAVE, Organization, from_dict, to_dict
 
 __all__ = ["default_seed", "default_state_file", "load_seed", "open_lab", "save", "state_dir"]
 
@@ -105,6 +105,8 @@ def save(org: Organization, path: Path) -> None:
     A reader never sees a half-written file, and a crash leaves the previous state in place.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    for hook in BEFORE_SAVE:
+        hook(org)
     document = {"version": _STATE_VERSION, "organization": to_dict(org)}
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

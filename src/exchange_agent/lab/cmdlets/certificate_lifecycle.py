@@ -6,9 +6,9 @@ certificate a CA issued (a PKCS #7 chain, a PEM bundle or one DER certificate).
 ``Enable-ExchangeCertificate`` assigns services. Syntax and parameter sets follow the
 Exchange PowerShell reference pages of these cmdlets.
 
-The organization model has no field for keys, requests or raw certificates, so this module
-keeps them in a side table per :class:`Organization` (see :func:`stored_certificates`) and
-mirrors thumbprint, subject, services and expiry into ``org.certificates``.
+Keys, requests and raw certificates live in a side table per :class:`Organization` (see
+:func:`stored_certificates`), which is written to ``org.certificate_store`` before each save.
+Thumbprint, subject, services and expiry are mirrored into ``org.certificates``.
 """
 
 # NOTE: the side table is not saved by lab.state, so pending requests and imported
@@ -19,6 +19,7 @@ mirrors thumbprint, subject, services and expiry into ``org.certificates``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.util
 import weakref
@@ -35,7 +36,7 @@ from exchange_agent.certificates.facts import CertificateFileError, load_certifi
 from exchange_agent.lab.cmdlets import errors
 from exchange_agent.lab.cmdlets.registry import CmdletContext, Param, cmdlet
 from exchange_agent.lab.contract import LabObject, MultiValued
-from exchange_agent.lab.org import Certificate, Organization
+from exchange_agent.lab.org import BEFORE_SAVE, Certificate, Organization
 
 __all__ = ["SERVICES", "StoredCertificate", "render_certificate", "stored_certificates"]
 
@@ -84,18 +85,70 @@ class StoredCertificate:
     key_size: int = 0
 
 
-# NOTE: this table is not part of the saved lab state, so a lab restarted from its state file
-# has forgotten pending requests and imported certificates.
 _stores: dict[int, list[StoredCertificate]] = {}
 
 
 def stored_certificates(org: Organization) -> list[StoredCertificate]:
-    """Return the certificate side table of ``org`` (created empty on first use)."""
+    """Return the certificate side table of ``org``, loaded from its saved store on first use."""
     key = id(org)
     if key not in _stores:
-        _stores[key] = []
+        _stores[key] = [_load_entry(item) for item in org.certificate_store]
         weakref.finalize(org, _stores.pop, key, None)
     return _stores[key]
+
+
+def _dump_store(org: Organization) -> None:
+    if id(org) in _stores:
+        org.certificate_store = [_dump_entry(entry) for entry in _stores[id(org)]]
+
+
+BEFORE_SAVE.append(_dump_store)
+
+
+def _dump_entry(entry: StoredCertificate) -> dict[str, Any]:
+    key = (
+        entry.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode("ascii")
+        if entry.private_key is not None
+        else None
+    )
+    return {
+        "server": entry.server,
+        "thumbprint": entry.thumbprint,
+        "subject": entry.subject,
+        "domains": list(entry.domains),
+        "status": entry.status,
+        "private_key": key,
+        "request": entry.request,
+        "raw_data": base64.b64encode(entry.raw_data).decode("ascii") if entry.raw_data else None,
+        "services": list(entry.services),
+        "not_after": entry.not_after.isoformat() if entry.not_after else None,
+        "key_size": entry.key_size,
+    }
+
+
+def _load_entry(data: dict[str, Any]) -> StoredCertificate:
+    key = None
+    if data.get("private_key"):
+        loaded = serialization.load_pem_private_key(data["private_key"].encode("ascii"), None)
+        assert isinstance(loaded, rsa.RSAPrivateKey)
+        key = loaded
+    return StoredCertificate(
+        server=data["server"],
+        thumbprint=data["thumbprint"],
+        subject=data["subject"],
+        domains=list(data["domains"]),
+        status=data["status"],
+        private_key=key,
+        request=data.get("request"),
+        raw_data=base64.b64decode(data["raw_data"]) if data.get("raw_data") else None,
+        services=list(data.get("services", [])),
+        not_after=datetime.fromisoformat(data["not_after"]) if data.get("not_after") else None,
+        key_size=int(data.get("key_size", 0)),
+    )
 
 
 def render_certificate(entry: StoredCertificate) -> LabObject:
