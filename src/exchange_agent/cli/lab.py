@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 from pathlib import Path
+from types import FrameType
 
 import click
 
 from exchange_agent.lab.engine import LabEngine
 from exchange_agent.lab.state import default_state_file, open_lab, save
 from exchange_agent.runner.lab import lab_credentials, server_available
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 @click.group()
@@ -58,7 +64,13 @@ def serve(seed: Path | None, state: Path | None, port: int, tls: bool, auth: str
     state_file = state or default_state_file()
     org = open_lab(seed, state_file)
     user, password = lab_credentials()
-    server = LabServer(LabEngine(org), port=port, tls=tls, auth=auth, users={user: password})
+    server = LabServer(
+        LabEngine(org),
+        port=port,
+        tls=tls,
+        auth="ntlm" if auth == "ntlm" else "basic",
+        users={user: password},
+    )
     server.start()
     click.echo(f"Exchange endpoint: {server.exchange_url} (configuration Microsoft.Exchange)")
     click.echo(f"Windows endpoint:  {server.windows_url} (configuration Microsoft.PowerShell)")
@@ -69,6 +81,7 @@ def serve(seed: Path | None, state: Path | None, port: int, tls: bool, auth: str
     if tls and getattr(server, "certificate_path", None):
         click.echo(f"certificate: {server.certificate_path}")
     click.echo(f"state: {state_file}; Ctrl-C stops the lab and saves it")
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
