@@ -69,5 +69,5 @@ def test_check_spf_needs_addresses(dns):
             "contoso.com",
         ],
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 5
     assert "--check-spf needs --device-address and --nameserver" in result.output

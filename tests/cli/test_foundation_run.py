@@ -102,7 +102,7 @@ def test_diff_text_shows_before_and_after(invoke):
     )
     assert result.exit_code == 0, result.output
     assert "PermissionGroups" in result.stdout
-    assert "- AnonymousUsers, ExchangeLegacyServers, ExchangeServers" in result.stdout
+    assert "- AnonymousUsers, ExchangeServers, ExchangeLegacyServers" in result.stdout
     assert "+ AnonymousUsers, ExchangeUsers, ExchangeServers, ExchangeLegacyServers" in (
         result.stdout
     )
@@ -145,3 +145,19 @@ def test_options_from_environment(invoke, monkeypatch):
     result = invoke("run", str(PLAYBOOK))
     assert result.exit_code == 0, result.output
     assert report(result)["check_mode"] is True
+
+
+def test_undo_check_counts_statements(invoke):
+    data = report(run_json(invoke))
+    result = invoke(
+        "undo", data["journal"], "-i", str(LAB_INVENTORY), "--check", "--lab-transport", "inprocess"
+    )
+    assert result.exit_code == 0, result.output
+    assert "would run on ex01 receive_connector" in result.stdout
+    assert "undo: 1 statement(s) would be sent (check mode: nothing sent)" in result.stdout
+
+
+def test_text_report_gives_copyable_undo_command(invoke):
+    result = invoke("run", str(PLAYBOOK), "-i", str(LAB_INVENTORY), "--lab-transport", "inprocess")
+    assert f"-i {LAB_INVENTORY}" in result.stdout
+    assert "undo with: exchange-agent undo " in result.stdout

@@ -66,7 +66,8 @@ def test_submission_needs_no_playbook() -> None:
 
 def test_direct_send_warns_about_spf() -> None:
     advice = advise(SenderFacts(port_fixed=True, can_authenticate=False, external_recipients=False))
-    assert advice.playbook is None
+    assert advice.playbook == "playbooks/audit-spf.yml"
+    assert "spf_nameservers" in advice.variables
     assert any("SPF" in caveat for caveat in advice.caveats)
 
 

@@ -51,5 +51,12 @@ def test_advise_relay_text() -> None:
 
 def test_advise_relay_missing_fact_without_terminal() -> None:
     result = CliRunner().invoke(advise, ["relay", "--port-fixed", "--can-authenticate"])
-    assert result.exit_code == 2
+    assert result.exit_code == 5
+    assert "--external-recipients or --internal-only" in result.output
+
+
+def test_advise_relay_lists_every_missing_fact() -> None:
+    result = CliRunner().invoke(advise, ["relay", "--port-fixed"])
+    assert result.exit_code == 5
+    assert "--can-authenticate or --cannot-authenticate" in result.output
     assert "--external-recipients or --internal-only" in result.output

@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from exchange_agent.output.exitcodes import ExitCode
 from exchange_agent.relay.advisor import Advice, SenderFacts
 from exchange_agent.relay.advisor import advise as advise_sender
 from exchange_agent.spf import check_direct_send
@@ -23,16 +24,18 @@ _QUESTIONS = {
 }
 
 
+_FLAGS = {
+    "port_fixed": "--port-fixed or --port-changeable",
+    "can_authenticate": "--can-authenticate or --cannot-authenticate",
+    "external_recipients": "--external-recipients or --internal-only",
+}
+
+
 def _resolve(name: str, value: bool | None, interactive: bool) -> bool:
     if value is not None:
         return value
     if not interactive:
-        flags = {
-            "port_fixed": "--port-fixed or --port-changeable",
-            "can_authenticate": "--can-authenticate or --cannot-authenticate",
-            "external_recipients": "--external-recipients or --internal-only",
-        }
-        raise click.UsageError(f"missing fact: give {flags[name]} (stdin is not a terminal)")
+        raise click.UsageError(f"missing fact: give {_FLAGS[name]} (stdin is not a terminal)")
     return click.confirm(_QUESTIONS[name], err=True)
 
 
@@ -118,6 +121,18 @@ def relay(  # noqa: PLR0917  (click passes every option by name)
     Facts not given as options are asked for, only when stdin is a terminal.
     """
     interactive = sys.stdin.isatty()
+    given = {
+        "port_fixed": port_fixed,
+        "can_authenticate": can_authenticate,
+        "external_recipients": external_recipients,
+    }
+    missing = [_FLAGS[name] for name, value in given.items() if value is None]
+    if missing and not interactive:
+        click.echo(
+            f"Error: missing facts (stdin is not a terminal): give {'; '.join(missing)}",
+            err=True,
+        )
+        sys.exit(ExitCode.INVALID_INPUT)
     facts = SenderFacts(
         port_fixed=_resolve("port_fixed", port_fixed, interactive),
         can_authenticate=_resolve("can_authenticate", can_authenticate, interactive),

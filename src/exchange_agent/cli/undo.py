@@ -45,8 +45,8 @@ def undo(
         click.echo(f"WARNING {warning}", err=True)
     for line in outcome.lines:
         click.echo(line)
-    click.echo(
-        f"undo: {outcome.restored} restored, {outcome.failed} failed"
-        + (" (check mode: nothing sent)" if check else "")
-    )
+    if check:
+        click.echo(f"undo: {outcome.planned} statement(s) would be sent (check mode: nothing sent)")
+    else:
+        click.echo(f"undo: {outcome.restored} restored, {outcome.failed} failed")
     sys.exit(ExitCode.TASK_FAILED if outcome.failed else ExitCode.OK)

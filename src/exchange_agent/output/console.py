@@ -27,8 +27,10 @@ def print_report(report: RunReport, console: Console, *, diff: bool) -> None:
     for record in report.records:
         _print_record(record, console, diff=diff, check=report.check_mode)
     if report.journal:
+        inventory = report.inventory or "INVENTORY"
+        console.print(f"journal: {escape(report.journal)}")
         console.print(
-            f"journal: {escape(report.journal)}  (undo: exchange-agent undo JOURNAL -i INVENTORY)"
+            f"  undo with: exchange-agent undo {escape(report.journal)} -i {escape(inventory)}"
         )
     if report.interrupted:
         console.print("[bold red]interrupted[/]: no new tasks were started; sessions are closed")

@@ -152,9 +152,13 @@ def _direct_send(facts: SenderFacts) -> Advice:
             "anonymous-relay restricted to the device addresses, if external recipients are "
             "added later",
         ),
+        playbook="playbooks/audit-spf.yml",
         variables={
             "smtp_server": "an Exchange server or load-balanced SMTP name, port 25",
             "sender_address": "an address in an accepted domain",
+            "spf_domain": "the domain in the sender address, for the SPF audit",
+            "device_addresses": "the devices' IP addresses, for the SPF audit",
+            "spf_nameservers": "the DNS resolvers the SPF audit may ask",
         },
         caveats=(
             "SPF checks and spam-filter rules may block or junk internal-to-internal mail from "

@@ -79,6 +79,7 @@ def run_playbook(request: RunRequest, options: RunOptions) -> RunReport:
         if lab is not None:
             lab.stop()
     report.warnings[:0] = inventory.warnings
+    report.inventory = str(request.inventory)
     return report
 
 

@@ -64,6 +64,7 @@ class RunReport:
     records: list[TaskRecord] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     journal: str | None = None
+    inventory: str | None = None
     interrupted: bool = False
     unreachable: set[str] = field(default_factory=set)
 

@@ -23,6 +23,7 @@ class UndoOutcome:
     """Counts and per-entry lines of an undo."""
 
     restored: int = 0
+    planned: int = 0
     failed: int = 0
     lines: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -57,6 +58,7 @@ def undo_journal(
             for statement in entry.undo:
                 prefix = f"{entry.host} {entry.task} {entry.target}"
                 if check:
+                    outcome.planned += 1
                     outcome.lines.append(f"would run on {prefix}: {statement}")
                     continue
                 host = inventory.hosts[entry.host]

@@ -183,7 +183,10 @@ class ReceiveConnectorTask(StateTask[ReceiveConnectorArgs, ConnectorState]):
         parameters: dict[str, Any] = {}
 
         if args.permission_groups is not None:
-            current = sorted(parse_flags(connector.get("PermissionGroups")) - {"Custom"})
+            current = _ordered(
+                list(parse_flags(connector.get("PermissionGroups")) - {"Custom"}),
+                PERMISSION_GROUPS,
+            )
             desired = _ordered(args.permission_groups.apply(current), PERMISSION_GROUPS)
             _check_exclusive_none(desired, "permission_groups")
             if set(desired) != set(current):
@@ -191,7 +194,7 @@ class ReceiveConnectorTask(StateTask[ReceiveConnectorArgs, ConnectorState]):
                 parameters["PermissionGroups"] = desired
 
         if args.auth_mechanism is not None:
-            current = sorted(parse_flags(connector.get("AuthMechanism")))
+            current = _ordered(list(parse_flags(connector.get("AuthMechanism"))), AUTH_MECHANISMS)
             desired = _ordered(args.auth_mechanism.apply(current), AUTH_MECHANISMS)
             _check_auth_combination(desired, parameters.get("PermissionGroups"), connector)
             if set(desired) != set(current):
@@ -301,7 +304,10 @@ def _server_of(args: ReceiveConnectorArgs, ctx: TaskContext) -> str:
 
 
 def _ordered(names: list[str], order: tuple[str, ...]) -> list[str]:
-    return sorted(set(names), key=order.index)
+    # Exchange's own order, so before and after line up in diffs; unknown names go last.
+    return sorted(
+        set(names), key=lambda name: (order.index(name) if name in order else len(order), name)
+    )
 
 
 def _check_exclusive_none(names: list[str], field: str) -> None:
