@@ -208,3 +208,9 @@ def test_missing_secret_is_invalid_input(invoke, write, monkeypatch):
     result = run(invoke, playbook, inventory)
     assert result.exit_code == 5
     assert "EXCH_TEST_PASSWORD is not set" in result.stderr
+
+
+def test_limit_matching_nothing_names_the_option(invoke):
+    result = run(invoke, PLAYBOOK, LAB_INVENTORY, "-l", "ex03")
+    assert result.exit_code == 5
+    assert "--limit 'ex03': host pattern 'ex03' matches no host or group" in result.stderr

@@ -54,6 +54,11 @@ def prepare(
     tasks_by_name = registry()
     errors: list[ConfigError] = []
     plans: dict[str, HostPlan] = {}
+    if limit:
+        try:
+            select_hosts(inventory, limit)
+        except ConfigError as error:
+            raise ConfigError(f"--limit {limit!r}: {error.message}") from None
     for play in playbook.plays:
         try:
             hosts = select_hosts(inventory, play.hosts, limit)
