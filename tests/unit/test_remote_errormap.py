@@ -231,3 +231,17 @@ def test_broken_pool_with_throttling_record() -> None:
 )
 def test_scripts_not_allowed_id(error_id: str, expected: bool) -> None:
     assert is_scripts_not_allowed(error_id) is expected
+
+
+def test_unresolved_host_named_plainly() -> None:
+    text = (
+        "HTTPConnectionPool(host='ex01.contoso.com', port=80): Max retries exceeded with url: "
+        '/PowerShell (Caused by NameResolutionError("<urllib3.connection.HTTPConnection object '
+        "at 0x7f>: Failed to resolve 'ex01.contoso.com' ([Errno -2] Name or service not known)\"))"
+    )
+    error = mapped(requests.exceptions.ConnectionError(text))
+    assert type(error) is UnreachableError
+    assert error.message == (
+        "cannot resolve the host name ex01.contoso.com: check the endpoint URL and DNS"
+    )
+    assert not is_transient(error)

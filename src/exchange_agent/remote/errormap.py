@@ -236,11 +236,32 @@ def _connection_error(
     text = str(error)
     if had_shell or "reset" in text.lower() or "aborted" in text.lower():
         return TransportError(f"the connection dropped ({text})", **where)
+    host = _unresolved_host(text)
+    if host is not None:
+        return UnreachableError(
+            f"cannot resolve the host name {host}: check the endpoint URL and DNS", **where
+        )
     return UnreachableError(
         f"could not connect ({text}): check the URL's host name and port, DNS, and that a "
         "firewall allows the connection",
         **where,
     )
+
+
+_UNRESOLVED = re.compile(
+    r"NameResolutionError|Name or service not known|nodename nor servname|getaddrinfo failed"
+    r"|Temporary failure in name resolution"
+)
+_POOL_HOST = re.compile(r"host='([^']+)'")
+
+
+def _unresolved_host(text: str) -> str | None:
+    # urllib3 reports a failed lookup as "HTTPConnectionPool(host='x', port=80): Max retries
+    # exceeded ... NameResolutionError(...)"; the host name is all a user needs from it.
+    if not _UNRESOLVED.search(text):
+        return None
+    match = _POOL_HOST.search(text)
+    return match.group(1) if match else "in the URL"
 
 
 def is_transient(error: RemoteError) -> bool:
