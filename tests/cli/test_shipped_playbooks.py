@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LAB_INVENTORY = ROOT / "inventory" / "lab.yml"
 PLAYBOOKS = sorted((ROOT / "playbooks").glob("*.yml"))
-# These read DNS and must be told which resolvers to ask; without them nothing is sent.
+# These read DNS only through resolvers named in a variable, so without it nothing is sent.
 NEEDS_RESOLVER = {"audit-spf.yml": "spf_nameservers", "audit-autodiscover.yml": "dns_nameservers"}
 
 

@@ -2,7 +2,7 @@
 
 The organization is generated (all recipient types, look-alike domains) and served by the lab's
 WinRM server. Each fault point drops one request of the first run. Afterwards no shell is left
-open and the journal holds an entry for every recipient whose addresses changed. A clean rerun
+open and the journal contains an entry for every recipient whose addresses changed. A clean rerun
 then ends with no recipient carrying the domain, and a third run changes nothing.
 """
 

@@ -1,4 +1,4 @@
-"""A DNS server on 127.0.0.1 that answers from zone data the test owns.
+"""A DNS server on 127.0.0.1 that serves zone data the test owns.
 
 It implements what the Autodiscover checks depend on: A, AAAA, CNAME (followed inside the
 zone), SRV, wildcard owners ``*.<parent>`` that answer for names with no records of their own
@@ -25,7 +25,7 @@ Zone = dict[str, list[tuple[str, str]]]
 
 
 class LoopbackDnsServer:
-    """Answer UDP queries on 127.0.0.1 from ``zone`` until closed.
+    """Serve UDP queries on 127.0.0.1 from ``zone`` until closed.
 
     Args:
         zone: Owner name (absolute, no trailing dot, may start with ``*.``) to a list of
@@ -61,7 +61,7 @@ class LoopbackDnsServer:
         self.close()
 
     def close(self) -> None:
-        """Stop answering and release the socket."""
+        """Stop serving and release the socket."""
         self._stop.set()
         self._thread.join(timeout=2)
         self._socket.close()

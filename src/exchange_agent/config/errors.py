@@ -46,7 +46,7 @@ def validation_errors(
 
 
 def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
-    # pydantic inserts union tags such as "function-after[...]" into loc; keep only the parts
+    # pydantic inserts union tags such as "function-after[...]" into loc. Keep only the parts
     # that name a key or index of the data, plus a final missing or extra key.
     path = []
     node = data

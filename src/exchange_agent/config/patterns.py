@@ -12,8 +12,8 @@ from exchange_agent.errors import ConfigError
 def select_hosts(inventory: Inventory, pattern: str, limit: str | None = None) -> list[str]:
     """Return the host names that ``pattern`` (and ``limit``, if given) select, in file order.
 
-    Terms are separated by ``,`` or ``:``; a term is ``all``, a host or group name, or a
-    glob; ``!term`` removes hosts and ``&term`` keeps only hosts also in the term.
+    Terms are separated by ``,`` or ``:``. A term is ``all``, a host or group name, or a
+    glob. ``!term`` removes hosts, and ``&term`` keeps only hosts also in the term.
 
     Raises:
         ConfigError: A term matches no host.

@@ -15,7 +15,7 @@ class SecretRef(BaseModel):
     """A reference to a secret: an environment variable, a file or a helper command.
 
     ``{env: NAME}`` reads ``$NAME``, or the file named by ``$NAME_FILE`` when ``$NAME`` is
-    unset; ``{file: PATH}`` reads the file; ``{command: [prog, arg]}`` runs a helper and reads
+    unset. ``{file: PATH}`` reads the file. ``{command: [prog, arg]}`` runs a helper and reads
     its standard output. Trailing newlines are dropped.
     """
 

@@ -1,7 +1,7 @@
 """YAML loading that remembers where every value came from.
 
 ruamel.yaml's round-trip loader keeps the line and column of every mapping key and sequence
-item; this module turns a document into plain Python values plus a :class:`Locations` table,
+item. This module turns a document into plain Python values plus a :class:`Locations` table,
 so any later error can point at ``file:line:column``. Duplicate keys are errors.
 """
 

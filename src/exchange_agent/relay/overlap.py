@@ -6,7 +6,7 @@ connectors may share a binding only when their RemoteIPRanges differ). Overlappi
 legal but decide which connector a device or a load balancer lands on. Connectors of different
 transport roles may not share a binding at all: Exchange 2016 rejects New-ReceiveConnector with
 "Receive connectors assigned to different Transport roles on a single server must listen on
-unique local IP address & port bindings". Field reports say cumulative-update setup also stops
+unique local IP address & port bindings". Admins report that cumulative-update setup also stops
 on such a pair.
 """
 

@@ -1,4 +1,4 @@
-"""What a session returns: plain Python objects, error records and warnings."""
+"""Session results: plain Python objects, error records and warnings."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class ErrorRecord:
 
     Exchange's ids look like ``[Server=EX01,RequestId=...,TimeStamp=...]
     [FailureCategory=Cmdlet-ManagementObjectNotFoundException] E3DE7D95,Microsoft.Exchange...``;
-    :attr:`failure_category` holds the ``Cmdlet-...`` token, which is what callers match on.
+    :attr:`failure_category` returns the ``Cmdlet-...`` token, which is what callers match on.
     """
 
     message: str

@@ -69,7 +69,7 @@ def host_connections(
 ) -> HostConnections:
     """Build ``host``'s lazily opened connections: to the lab for a lab host, else over WinRM.
 
-    ``resolved`` holds settings whose secrets were already read; without it, secrets are read
+    ``resolved`` contains settings whose secrets were already read. Without it, secrets are read
     here.
     """
     from exchange_agent.remote.psrp import PsrpSession  # noqa: PLC0415
@@ -95,7 +95,7 @@ def host_connections(
 class EmbeddedLab:
     """One simulated organization shared by every lab host of the run.
 
-    The organization loads from the state file when it exists (so a second run sees the
+    The organization loads from the state file when it exists (so a second run finds the
     first one's changes), else from the seed, and is saved back when the lab stops.
     """
 

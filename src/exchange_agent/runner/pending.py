@@ -1,7 +1,7 @@
 """Handlers that were notified but did not run, kept for the next run.
 
 A run that changes a connector and then fails before the transport restart would otherwise
-leave the change inactive: the next run sees the connector correct, reports ok, and never
+leave the change inactive: the next run finds the connector correct, reports ok, and never
 restarts. The runner records such handlers per inventory and host and runs them next time.
 """
 

@@ -3,7 +3,7 @@
 pyspf (``spf`` module, 2.0.14) sends every query through the module-level function
 ``spf.DNSLookup(name, qtype, strict, timeout)``, which by default queries dnspython's default
 resolver, configured from ``/etc/resolv.conf``. Replacing that function is the hook pyspf's own
-test suite uses. This module installs one dispatcher once, and the dispatcher answers from the
+test suite uses. This module installs one dispatcher once, and the dispatcher resolves through the
 :class:`SpfResolver` bound to the current context with :func:`use_resolver`. A query made
 outside :func:`use_resolver` raises ``spf.TempError`` instead of reaching the system resolver.
 """

@@ -60,7 +60,7 @@ class AuditAutodiscoverTask(Task[AuditAutodiscoverArgs]):
     on an external name, pending requests, and that the SCP URL is a trusted name that
     resolves. With
     ``dns`` set it checks ``autodiscover.<domain>`` (A, AAAA or CNAME, and whether only a
-    wildcard record answers) and the ``_autodiscover._tcp`` SRV record. Findings go to the
+    wildcard record matches it) and the ``_autodiscover._tcp`` SRV record. Findings go to the
     task's data and warnings; the task fails when one reaches ``fail_on``.
 
     Example:

@@ -239,12 +239,14 @@ class ReceiveConnectorTask(StateTask[ReceiveConnectorArgs, ConnectorState]):
         return super().apply(ctx, plan)
 
     def _journal_removal(self, ctx: TaskContext) -> None:
+        """Record the statements that re-create the connector, read fresh before removal."""
         state = self.gather(ctx)
         connector = state.connector
         if connector is None:
             return
         if ctx.journal is None:
-            raise TaskError("removing a connector needs a journal to record it; none is open")
+            raise TaskError("removing a connector needs a journal to record it, and none is open")
+
         name = state.identity.split("\\", 1)[1]
         create: dict[str, Any] = {
             "Name": name,
@@ -255,6 +257,7 @@ class ReceiveConnectorTask(StateTask[ReceiveConnectorArgs, ConnectorState]):
         }
         if state.server.major_version >= 15 and connector.get("TransportRole"):
             create["TransportRole"] = str(connector.get("TransportRole"))
+
         settings: dict[str, Any] = {
             "Identity": state.identity,
             "PermissionGroups": sorted(parse_flags(connector.get("PermissionGroups")) - {"Custom"}),
@@ -266,6 +269,7 @@ class ReceiveConnectorTask(StateTask[ReceiveConnectorArgs, ConnectorState]):
             Command("New-ReceiveConnector", create),
             Command("Set-ReceiveConnector", settings),
         ]
+
         before = {key: value for key, value in {**create, **settings}.items() if key != "Confirm"}
         before.pop("Custom", None)
         ctx.journal.record(task=self.name, target=state.identity, undo=undo, before=before)
