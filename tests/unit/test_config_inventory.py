@@ -550,3 +550,86 @@ class TestUnparsableUrls:
         errors = _errors(tmp_path, "hosts:\n  ex01:\n    fqdn: '[ex01'\n")
 
         assert errors[0].startswith("2:3: ex01.exchange.url ")
+
+
+class TestKerberosCredentials:
+    def test_keytab_is_found_next_to_the_inventory(self, tmp_path: Path) -> None:
+        (tmp_path / "svc.keytab").write_bytes(b"\x05\x02")
+        inventory = _load(
+            tmp_path,
+            """\
+            hosts:
+              ex01.contoso.com:
+                exchange: {username: svc-exch@contoso.com, keytab: svc.keytab}
+            """,
+        )
+
+        endpoint = inventory.hosts["ex01.contoso.com"].exchange
+        assert endpoint is not None
+        settings = endpoint.to_settings()
+        assert settings.keytab == str(tmp_path / "svc.keytab")
+        assert settings.username == "svc-exch@CONTOSO.COM"
+        assert settings.password is None
+
+    def test_ticket_cache_reaches_the_settings(self, tmp_path: Path) -> None:
+        inventory = _load(
+            tmp_path,
+            """\
+            hosts:
+              ex01.contoso.com:
+                exchange: {ticket_cache: "FILE:/tmp/krb5cc_svc"}
+            """,
+        )
+
+        endpoint = inventory.hosts["ex01.contoso.com"].exchange
+        assert endpoint is not None
+        assert endpoint.to_settings().ticket_cache == "FILE:/tmp/krb5cc_svc"
+
+    def test_missing_keytab_names_the_file_and_line(self, tmp_path: Path) -> None:
+        errors = _errors(
+            tmp_path,
+            """\
+            hosts:
+              ex01.contoso.com:
+                exchange:
+                  username: svc-exch@CONTOSO.COM
+                  keytab: missing.keytab
+            """,
+        )
+
+        assert len(errors) == 1
+        assert errors[0].startswith("5:")
+        assert "'missing.keytab' is not a readable file" in errors[0]
+        assert str(tmp_path / "missing.keytab") in errors[0]
+
+    def test_keytab_needs_a_principal_and_kerberos(self, tmp_path: Path) -> None:
+        (tmp_path / "svc.keytab").write_bytes(b"\x05\x02")
+        errors = _errors(
+            tmp_path,
+            """\
+            hosts:
+              ex01.contoso.com:
+                exchange: {auth: ntlm, keytab: svc.keytab}
+            """,
+        )
+
+        assert any("keytab needs auth: kerberos (found auth: ntlm)" in e for e in errors)
+        assert any("keytab needs username" in e for e in errors)
+
+    def test_keytab_and_password_are_exclusive(self, tmp_path: Path) -> None:
+        (tmp_path / "svc.keytab").write_bytes(b"\x05\x02")
+        errors = _errors(
+            tmp_path,
+            """\
+            hosts:
+              ex01.contoso.com:
+                exchange:
+                  username: svc-exch@CONTOSO.COM
+                  password: {env: EXCH_PASSWORD}
+                  keytab: svc.keytab
+            """,
+        )
+
+        assert errors == [
+            "6:7: ex01.contoso.com.exchange: give one of keytab, password and ticket_cache"
+        ]

@@ -34,6 +34,8 @@ class EndpointModel(_Strict):
     auth: AuthMethod = "kerberos"
     username: str | None = None
     password: SecretRef | None = None
+    keytab: Path | None = None
+    ticket_cache: str | None = None
     cert_validation: bool = True
     ca_bundle: Path | None = None
     encryption: Literal["auto", "always", "never"] = "auto"
@@ -127,7 +129,17 @@ class EndpointConfig:
             read_timeout=max(model.read_timeout, model.operation_timeout + 10),
             max_concurrency=model.max_concurrency,
             kind=self.kind,
+            keytab=str(self.keytab) if self.keytab else None,
+            ticket_cache=model.ticket_cache,
         )
+
+    @property
+    def keytab(self) -> Path | None:
+        """The keytab path; a relative one is taken from the inventory file's folder."""
+        keytab = self.model.keytab
+        if keytab is None or keytab.is_absolute() or not self.location.path:
+            return keytab
+        return Path(self.location.path).parent / keytab
 
 
 @dataclass(frozen=True)
@@ -315,6 +327,52 @@ def _endpoint_errors(
     if model.password is not None and model.username is None:
         errors.append(
             ConfigError(f"{host}.{kind}: password given without username", locations.at(key))
+        )
+    errors.extend(_kerberos_errors(host, kind, model, locations))
+    return errors
+
+
+def _kerberos_errors(
+    host: str, kind: EndpointKind, model: EndpointModel, locations: Locations
+) -> list[ConfigError]:
+    errors = []
+    key = ("hosts", host, kind)
+    for option in ("keytab", "ticket_cache"):
+        if getattr(model, option) is not None and model.auth not in ("kerberos", "negotiate"):
+            errors.append(
+                ConfigError(
+                    f"{host}.{kind}.{option} needs auth: kerberos (found auth: {model.auth})",
+                    locations.at((*key, option)),
+                )
+            )
+    if model.keytab is None:
+        return errors
+    if model.username is None:
+        errors.append(
+            ConfigError(
+                f"{host}.{kind}.keytab needs username: the principal whose key it holds, "
+                "such as svc-exch@CONTOSO.COM",
+                locations.at((*key, "keytab")),
+            )
+        )
+    if model.password is not None or model.ticket_cache is not None:
+        errors.append(
+            ConfigError(
+                f"{host}.{kind}: give one of keytab, password and ticket_cache",
+                locations.at((*key, "keytab")),
+            )
+        )
+    keytab = model.keytab
+    location = locations.at((*key, "keytab"))
+    if not keytab.is_absolute() and location.path:
+        keytab = Path(location.path).parent / keytab
+    if not keytab.is_file():
+        errors.append(
+            ConfigError(
+                f"{host}.{kind}.keytab {str(model.keytab)!r} is not a readable file "
+                f"(looked at {keytab}); create it with ktutil or ktpass",
+                location,
+            )
         )
     return errors
 

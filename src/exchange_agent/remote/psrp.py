@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from pypsrp.complex_objects import PSInvocationState
@@ -257,9 +257,12 @@ class PsrpSession:
             path=s.path,
             ssl=s.ssl,
             auth=s.auth,
-            username=s.username,
+            # pyspnego takes a keytab or ticket cache credential where a user name goes;
+            # pypsrp passes it through unchanged.
+            username=cast(str | None, s.kerberos_credential or s.username),
             password=s.password.get_secret_value() if s.password else None,
             encryption=s.encryption,
+            negotiate_service=s.spn_service,
             operation_timeout=int(s.operation_timeout),
             # NOTE: proxies from HTTP(S)_PROXY are ignored, so an endpoint behind a proxy cannot
             # be reached; WinRM endpoints are normally reached directly on the internal network.

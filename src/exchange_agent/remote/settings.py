@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+import spnego
 from pydantic import SecretStr
 
 from exchange_agent.remote.session import EndpointKind
@@ -42,6 +43,12 @@ class EndpointSettings:
         read_timeout: Seconds to wait for any HTTP response; must exceed operation_timeout.
         max_concurrency: Maximum number of runspace pools opened in parallel for this host.
         kind: Which of the host's endpoints these settings describe.
+        keytab: Kerberos keytab holding the key of ``username``, used instead of a password.
+        ticket_cache: Kerberos credential cache to take the ticket from, such as
+            ``FILE:/tmp/krb5cc_svc``; ``None`` uses the default cache (``KRB5CCNAME``).
+        spn_service: The service class of the server's principal name. IIS, which serves
+            Exchange's ``/PowerShell``, and the Windows WinRM client both use ``HTTP/<fqdn>``;
+            Active Directory maps ``HTTP`` to the computer account's ``HOST`` principal.
     """
 
     url: str
@@ -57,6 +64,9 @@ class EndpointSettings:
     read_timeout: float = 30.0
     max_concurrency: int = 4
     kind: EndpointKind = "exchange"
+    keytab: str | None = None
+    ticket_cache: str | None = None
+    spn_service: str = "HTTP"
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -81,6 +91,21 @@ class EndpointSettings:
                 f"Basic authentication over plain http ({self.url}) cannot encrypt messages: "
                 "set encryption to 'never' or use https"
             )
+        if (self.keytab or self.ticket_cache) and self.auth not in ("kerberos", "negotiate"):
+            raise ValueError(
+                f"a keytab or ticket cache needs auth 'kerberos' or 'negotiate', not {self.auth!r}"
+            )
+        if self.keytab and self.password is not None:
+            raise ValueError("give a keytab or a password, not both")
+
+    @property
+    def kerberos_credential(self) -> object | None:
+        """The pyspnego credential for a keytab or an explicit ticket cache, else ``None``."""
+        if self.keytab is not None:
+            return spnego.KerberosKeytab(keytab=self.keytab, principal=self.username)
+        if self.ticket_cache is not None:
+            return spnego.KerberosCCache(ccache=self.ticket_cache, principal=self.username)
+        return None
 
     @property
     def server(self) -> str:
