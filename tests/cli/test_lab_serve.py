@@ -28,3 +28,16 @@ def test_serve_prints_endpoints_and_saves_on_sigterm(tmp_path: Path):
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)
     assert (tmp_path / "lab-state.json").is_file()
+
+
+def test_kerberos_needs_a_keytab(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "exchange_agent", "lab", "serve", "--auth", "kerberos"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "EXCHANGE_AGENT_STATE_DIR": str(tmp_path)},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 5
+    assert "--auth kerberos needs --keytab" in result.stderr

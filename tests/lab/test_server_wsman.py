@@ -286,8 +286,10 @@ def test_constructor_rejects_bad_options() -> None:
         LabServer(engine, host="0.0.0.0")
     with pytest.raises(ValueError, match="loopback"):
         LabServer(engine, host="::1")
-    with pytest.raises(ValueError, match="auth 'basic' or 'ntlm'"):
-        LabServer(engine, auth="kerberos")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="auth 'basic', 'ntlm' or 'kerberos'"):
+        LabServer(engine, auth="digest")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs the keytab"):
+        LabServer(engine, auth="kerberos")
 
 
 def test_many_objects_arrive_in_order(lab: LabServer) -> None:

@@ -7,6 +7,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Literal, cast
 
 import click
 
@@ -45,17 +46,28 @@ def lab() -> None:
 @click.option("--tls", is_flag=True, help="Serve HTTPS with a generated self-signed certificate.")
 @click.option(
     "--auth",
-    type=click.Choice(["basic", "ntlm"]),
+    type=click.Choice(["basic", "ntlm", "kerberos"]),
     default="basic",
     show_default=True,
     help="Authentication the endpoints accept.",
 )
-def serve(seed: Path | None, state: Path | None, port: int, tls: bool, auth: str) -> None:
+@click.option(
+    "--keytab",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Keytab with the HTTP/<fqdn> service keys, for --auth kerberos.",
+)
+def serve(  # noqa: PLR0917
+    seed: Path | None, state: Path | None, port: int, tls: bool, auth: str, keytab: Path | None
+) -> None:
     """Serve the lab's Exchange and Windows endpoints on 127.0.0.1 until Ctrl-C.
 
     Credentials come from EXCHANGE_AGENT_LAB_USER and EXCHANGE_AGENT_LAB_PASSWORD
-    (defaults: lab-admin / lab-password).
+    (defaults: lab-admin / lab-password). With --auth kerberos the KDC checks the
+    password, KRB5_CONFIG names the realm, and clients reach the server by a name
+    that has an HTTP/<fqdn> key in the keytab.
     """
+    if auth == "kerberos" and keytab is None:
+        raise click.UsageError("--auth kerberos needs --keytab")
     if not server_available():
         click.echo("the lab's WinRM server is not part of this installation", err=True)
         sys.exit(1)
@@ -64,13 +76,17 @@ def serve(seed: Path | None, state: Path | None, port: int, tls: bool, auth: str
     state_file = state or default_state_file()
     org = open_lab(seed, state_file)
     user, password = lab_credentials()
-    server = LabServer(
-        LabEngine(org),
-        port=port,
-        tls=tls,
-        auth="ntlm" if auth == "ntlm" else "basic",
-        users={user: password},
-    )
+    try:
+        server = LabServer(
+            LabEngine(org),
+            port=port,
+            tls=tls,
+            auth=cast(Literal["basic", "ntlm", "kerberos"], auth),
+            users={user: password},
+            keytab=keytab,
+        )
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
     server.start()
     click.echo(f"Exchange endpoint: {server.exchange_url} (configuration Microsoft.Exchange)")
     click.echo(f"Windows endpoint:  {server.windows_url} (configuration Microsoft.PowerShell)")

@@ -7,6 +7,7 @@ import binascii
 import datetime
 import ipaddress
 import logging
+import os
 import shutil
 import socket
 import ssl
@@ -123,6 +124,26 @@ class _HttpServer(ThreadingHTTPServer):
         log.debug("lab server: request from %s failed", client_address, exc_info=True)
 
 
+def _use_keytab(keytab: Path | None) -> None:
+    if keytab is None or not keytab.is_file():
+        raise ValueError(
+            f"auth 'kerberos' needs the keytab with the server's HTTP/<fqdn> keys, found {keytab}"
+        )
+    try:
+        import gssapi  # noqa: F401, PLC0415
+    except ImportError as error:
+        raise ValueError(
+            "auth 'kerberos' needs the gssapi package: pip install 'exchange-agent[kerberos]'"
+        ) from error
+    os.environ["KRB5_KTNAME"] = f"FILE:{keytab}"
+
+
+def _user_name(principal: str, users: dict[str, str]) -> str:
+    """Map ``DOMAIN\\user`` or ``user@REALM`` to a known lab user, else keep it as it is."""
+    short = principal.rpartition("\\")[2].partition("@")[0]
+    return short if short in users else principal
+
+
 class _Handler(BaseHTTPRequestHandler):
     # WinRM clients keep one connection per pool; NTLM also binds to the connection.
     protocol_version = "HTTP/1.1"
@@ -145,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, b"expected a Content-Length header with a byte count", {})
             return
         body = self.rfile.read(length)
-        if self.server.lab.auth == "ntlm":
+        if self.server.lab.auth in ("ntlm", "kerberos"):
             self._post_ntlm(body)
             return
         response = self.server.lab._handle(
@@ -191,9 +212,15 @@ class _Handler(BaseHTTPRequestHandler):
             if not self.ntlm_context.complete:
                 self._send(401, b"", reply)
                 return
-            principal = str(self.ntlm_context.client_principal or "")
-            short = principal.rpartition("\\")[2]
-            self.ntlm_user = short if short in lab.users else principal
+            if lab.auth == "kerberos" and self.ntlm_context.negotiated_protocol != "kerberos":
+                # Exchange's PowerShell virtual directory accepts Kerberos only by default.
+                log.info(
+                    "lab server: refused %s, Kerberos only", self.ntlm_context.negotiated_protocol
+                )
+                self.ntlm_context = None
+                self._send(401, b"", {"WWW-Authenticate": "Negotiate"})
+                return
+            self.ntlm_user = _user_name(str(self.ntlm_context.client_principal or ""), lab.users)
             if not body:
                 self._send(200, b"", reply)
                 return
@@ -202,6 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(401, b"", {"WWW-Authenticate": "Negotiate"})
             return
         encrypted = self.headers.get("Content-Type", "").startswith("multipart/encrypted")
+        lab.knobs.count("encrypted_requests" if encrypted else "plaintext_requests")
         if encrypted:
             try:
                 body = ntlm.unwrap_message(self.ntlm_context, body)
@@ -232,8 +260,13 @@ class LabServer:
         host: The address to bind. Only IPv4 loopback addresses (127.0.0.0/8) are accepted.
         port: The TCP port, 0 for a free one.
         tls: Serve HTTPS with a self-signed certificate written to :attr:`certificate_path`.
-        auth: ``"basic"``, or ``"ntlm"`` for NTLM and Negotiate (the server completes both
-            with NTLM) with WinRM message encryption over HTTP.
+        auth: ``"basic"``; ``"ntlm"`` for NTLM and Negotiate with WinRM message encryption
+            over HTTP; or ``"kerberos"`` for Negotiate that accepts only Kerberos, as Exchange's
+            PowerShell virtual directory does, also with message encryption. The Kerberos
+            acceptor reads the service key from ``keytab``.
+        keytab: Keytab with the ``HTTP/<fqdn>`` keys; required with ``auth="kerberos"``.
+            NOTE: MIT Kerberos reads the acceptor keytab from ``KRB5_KTNAME``, which this sets
+            for the whole process.
         users: User names and passwords accepted. A ``DOMAIN\\`` prefix on the client's user
             name is ignored.
         idle_timeout: Seconds after which a shell without requests is deleted.
@@ -248,8 +281,9 @@ class LabServer:
         host: str = "127.0.0.1",
         port: int = 0,
         tls: bool = False,
-        auth: Literal["basic", "ntlm"] = "basic",
+        auth: Literal["basic", "ntlm", "kerberos"] = "basic",
         users: dict[str, str] | None = None,
+        keytab: Path | None = None,
         idle_timeout: float = 180.0,
         knobs: Knobs | None = None,
         max_shells_per_user: int = MAX_SHELLS_PER_USER,
@@ -260,8 +294,10 @@ class LabServer:
                 f"expected an IPv4 loopback address such as 127.0.0.1 for the lab server, "
                 f"found {host!r}"
             )
-        if auth not in ("basic", "ntlm"):
-            raise ValueError(f"expected auth 'basic' or 'ntlm', found {auth!r}")
+        if auth not in ("basic", "ntlm", "kerberos"):
+            raise ValueError(f"expected auth 'basic', 'ntlm' or 'kerberos', found {auth!r}")
+        if auth == "kerberos":
+            _use_keytab(keytab)
         if idle_timeout <= 0:
             raise ValueError(f"expected a positive idle_timeout, found {idle_timeout}")
 
