@@ -34,6 +34,7 @@ __all__ = [
     "FAULT_OPERATION_TIMEOUT",
     "FAULT_RESOURCE_NOT_FOUND",
     "FAULT_SHELL_NOT_FOUND",
+    "is_kerberos_error",
     "is_scripts_not_allowed",
     "is_transient",
     "map_exception",
@@ -62,35 +63,93 @@ _KERBEROS_CHECKLIST = (
     "realm"
 )
 
+# The texts below are MIT Kerberos's own (krb5 1.20, seen through pyspnego and the krb5 and
+# gssapi packages against a KDC): tests/kerberos runs each failure for real.
+_SERVER_UNKNOWN = re.compile(r"Server (\S+?)(?:@\S+)? not found in Kerberos database", re.I)
+_CLIENT_UNKNOWN = re.compile(r"Client '?(\S+?)'? not found in Kerberos database", re.I)
+_NO_KDC = re.compile(
+    r"Cannot (?:contact any KDC|find KDC) for (?:requested )?realm ['\"]?([^'\"\s]+)", re.I
+)
+_CACHE_MISMATCH = re.compile(
+    r"Principal in credential cache does not match|Matching credential not found", re.I
+)
+_NO_CREDENTIALS = re.compile(
+    r"No Kerberos credentials available(?: \(default cache: ([^)]+)\))?", re.I
+)
+_BAD_KEY = re.compile(
+    r"Decrypt integrity check failed|Preauthentication failed|Password incorrect", re.I
+)
+_KEYTAB = re.compile(r"Key table (?:file|entry) .*not found|No key table entry found", re.I)
+
+
+def is_kerberos_error(error: BaseException) -> bool:
+    """True for the exceptions of pyspnego, gssapi and the krb5 package."""
+    module = type(error).__module__.split(".", 1)[0]
+    return isinstance(error, SpnegoError) or module in ("krb5", "gssapi")
+
 
 def _kerberos_error(
     text: str, settings: EndpointSettings | None, where: dict[str, str | None]
 ) -> RemoteError:
-    lowered = text.lower()
     user = settings.username if settings else None
-    if "clock skew" in lowered:
+    keytab = settings.keytab if settings else None
+    if "clock skew" in text.lower():
         return AuthenticationError(
-            "Kerberos rejected the request because the clock of this machine differs from the "
-            f"domain controller's by more than 5 minutes ({text}): synchronise the clock",
+            f"Kerberos rejected the request because this machine's clock differs from the "
+            f"KDC's by more than the allowed skew, 5 minutes by default ({text}): synchronise "
+            "the clock with the domain controllers (chrony or ntpd)",
             **where,
         )
-    if "server not found in kerberos database" in lowered:
+    if match := _SERVER_UNKNOWN.search(text):
+        url = settings.url if settings else "the endpoint URL"
         return UnreachableError(
-            f"Kerberos has no service principal for the URL's host ({text}): use the server's "
-            "FQDN as registered in Active Directory (SPN HTTP/<fqdn>), not an IP address or a "
-            "load-balancer alias",
+            f"Kerberos has no service principal {match.group(1)} (the host in {url}): use the "
+            "server's own FQDN, or register that name on an alternate service account",
             **where,
         )
-    if "matching credential not found" in lowered:
+    if match := _CLIENT_UNKNOWN.search(text):
         return AuthenticationError(
-            f"no Kerberos ticket matches the principal '{user}' ({text}): Kerberos principals "
-            "are case-sensitive and the realm is upper case, so write the user as "
-            "'user@CONTOSO.COM' and run kinit with the same spelling",
+            f"the KDC has no user principal {match.group(1)}: on Linux and macOS the principal "
+            "is case-sensitive, so write username with the exact case stored in Active "
+            "Directory (for example SVC-EXCH@CONTOSO.COM)",
             **where,
         )
-    if "cannot find kdc" in lowered or "cannot contact any kdc" in lowered:
+    if _CACHE_MISMATCH.search(text):
+        return AuthenticationError(
+            f"the ticket cache holds no ticket for {user}: principals are case-sensitive, so "
+            f"write username as klist shows it, or run kinit {user}",
+            **where,
+        )
+    if match := _NO_CREDENTIALS.search(text):
+        cache = f" ({match.group(1)})" if match.group(1) else ""
+        return AuthenticationError(
+            f"no Kerberos ticket in the cache{cache}, and no password or keytab is set: run "
+            "kinit user@REALM, or set username with a password or keytab in the inventory",
+            **where,
+        )
+    if _BAD_KEY.search(text):
+        if keytab:
+            return AuthenticationError(
+                f"the KDC rejected the key of {user} in the keytab {keytab} ({text}): export "
+                "the keytab again after each password change",
+                **where,
+            )
+        return AuthenticationError(
+            f"the KDC rejected the password of {user} ({text}): check the password's secret "
+            "reference. Each attempt counts towards the account's lockout, so none is retried",
+            **where,
+        )
+    if _KEYTAB.search(text):
+        return AuthenticationError(
+            f"the keytab {keytab} has no key for {user} ({text}): list it with klist -k",
+            **where,
+        )
+    if match := _NO_KDC.search(text):
+        realm = match.group(1)
         return UnreachableError(
-            f"no Kerberos KDC could be reached for the realm ({text}): {_KERBEROS_CHECKLIST}",
+            f"no KDC of the realm {realm} answered ({text}): check the realm's kdc entries in "
+            f"krb5.conf (KRB5_CONFIG) or the DNS records _kerberos._tcp.{realm.lower()}, and "
+            "that port 88 is open",
             **where,
         )
     return AuthenticationError(
@@ -210,7 +269,7 @@ def map_exception(
         return _http_error(error, settings, had_shell, where)
     if isinstance(error, WSManFaultError):
         return _fault_error(error, settings, had_shell, where)
-    if isinstance(error, SpnegoError):
+    if is_kerberos_error(error):
         return _kerberos_error(str(error), settings, where)
     if isinstance(error, requests.exceptions.SSLError | ssl.SSLError):
         return _tls_error(error, settings, where)
