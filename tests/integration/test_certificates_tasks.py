@@ -242,12 +242,86 @@ def test_import_enable_and_undo(lab: Lab, tmp_path: Path) -> None:
     assert services_by_thumbprint(lab) == {old_thumbprint: "IIS, SMTP", new_thumbprint: "None"}
 
 
-def test_import_needs_pending_key_on_every_server(lab: Lab, tmp_path: Path) -> None:
+def certificates_on(lab: Lab, server: str) -> dict[str, dict[str, Any]]:
+    result = lab.session.invoke(Command("Get-ExchangeCertificate", {"Server": server}))
+    return {str(c["Thumbprint"]): dict(c.items()) for c in result.output}
+
+
+@pytest.mark.parametrize("order", [["EX01", "EX02"], ["EX02", "EX01"]])
+def test_import_copies_the_key_to_the_other_servers(
+    lab: Lab, tmp_path: Path, order: list[str]
+) -> None:
+    names = ["mail.contoso.com"]
+    request_path, key = new_request(lab, tmp_path, names)
+    args = import_args(tmp_path, issue_pem(key, names), request_path, servers=order)
+    lab.sent.clear()
+    result = CertificateImportTask(args).run(lab.context())
+
+    assert result.status == "changed"
+    # The server holding the key goes first, whatever the order of servers.
+    assert lab.sent == [
+        "Import-ExchangeCertificate",
+        "Enable-ExchangeCertificate",
+        "Export-ExchangeCertificate",
+        "Import-ExchangeCertificate",
+        "Enable-ExchangeCertificate",
+    ]
+    thumbprint = result.data["thumbprint"]
+    copy = certificates_on(lab, "EX02")[thumbprint]
+    assert copy["HasPrivateKey"] is True
+    assert copy["Services"] == "IIS, SMTP"
+    # The copy's key stays where it is: only the original can be exported again.
+    assert copy["PrivateKeyExportable"] is False
+    assert certificates_on(lab, "EX01")[thumbprint]["PrivateKeyExportable"] is True
+    assert any("-Password '********'" in command for command in result.commands)
+    assert CertificateImportTask(args).run(lab.context()).status == "ok"
+
+
+def test_import_check_mode_names_the_copy(lab: Lab, tmp_path: Path) -> None:
     names = ["mail.contoso.com"]
     request_path, key = new_request(lab, tmp_path, names)
     args = import_args(tmp_path, issue_pem(key, names), request_path, servers=["EX01", "EX02"])
     lab.sent.clear()
-    with pytest.raises(TaskError, match="EX02 has no pending request for the key"):
+    result = CertificateImportTask(args).run(lab.context(check_mode=True))
+    assert result.status == "changed"
+    assert [c.split(" ", 1)[0] for c in result.commands] == [
+        "Import-ExchangeCertificate",
+        "Enable-ExchangeCertificate",
+        "Export-ExchangeCertificate",
+        "Import-ExchangeCertificate",
+        "Enable-ExchangeCertificate",
+    ]
+    assert "<PKCS #12 from EX01>" in result.commands[3]
+    assert lab.sent == []
+
+
+def test_import_refuses_a_key_that_cannot_be_exported(lab: Lab, tmp_path: Path) -> None:
+    names = ["mail.contoso.com"]
+    # Exchange's own default: New-ExchangeCertificate makes the key not exportable.
+    pem = lab.session.invoke(
+        Command(
+            "New-ExchangeCertificate",
+            {"GenerateRequest": True, "DomainName": names, "Server": "EX01"},
+        )
+    ).output[0]
+    request_path = tmp_path / "plain.req"
+    request_path.write_text(str(pem), encoding="ascii")
+    key = load_csr(request_path).public_key()
+    args = import_args(tmp_path, issue_pem(key, names), request_path, servers=["EX01", "EX02"])
+    lab.sent.clear()
+    with pytest.raises(
+        TaskError, match="on EX01 cannot be exported, so it cannot be copied to EX02"
+    ):
+        CertificateImportTask(args).run(lab.context())
+    assert lab.sent == []
+
+
+def test_import_needs_a_listed_server_with_the_key(lab: Lab, tmp_path: Path) -> None:
+    names = ["mail.contoso.com"]
+    request_path, key = new_request(lab, tmp_path, names)
+    args = import_args(tmp_path, issue_pem(key, names), request_path, servers=["EX02"])
+    lab.sent.clear()
+    with pytest.raises(TaskError, match=r"EX02 has no pending request for the key .* no other"):
         CertificateImportTask(args).run(lab.context())
     assert lab.sent == []
 
@@ -327,3 +401,49 @@ def test_import_unreadable_file_rejected(lab: Lab, tmp_path: Path) -> None:
     missing = args.model_copy(update={"certificate_file": str(tmp_path / "absent.pem")})
     with pytest.raises(CertificateFileError, match="cannot read the file"):
         CertificateImportTask(missing).run(lab.context())
+
+
+def test_copy_travels_over_real_psrp(tmp_path: Path) -> None:
+    """The one-time password reaches the server as a SecureString through pypsrp and psrpcore."""
+    from pydantic import SecretStr
+
+    from exchange_agent.lab.server import LabServer
+    from exchange_agent.remote.psrp import PsrpSession
+    from exchange_agent.remote.settings import EndpointSettings
+
+    org = open_lab()
+    org.servers.append(Server(name="EX02", fqdn="EX02.contoso.com"))
+    engine = LabEngine(org, clock=ManualClock())
+    with LabServer(engine, users={"svc": "wire-pw-1"}) as server:
+        settings = EndpointSettings(
+            url=server.exchange_url,
+            auth="basic",
+            encryption="never",
+            username="svc",
+            password=SecretStr("wire-pw-1"),
+        )
+        session = PsrpSession("ex01", settings)
+        context = TaskContext(
+            "ex01", False, False, {}, lambda endpoint: session, RecordingJournal()
+        )
+        try:
+            path = tmp_path / "mail.req"
+            names = ["mail.contoso.com"]
+            request = request_args(tmp_path, domain_names=names, request_file=str(path))
+            CertificateRequestTask(request).run(context)
+            args = import_args(
+                tmp_path,
+                issue_pem(load_csr(path).public_key(), names),
+                path,
+                servers=["EX01", "EX02"],
+            )
+            result = CertificateImportTask(args).run(context)
+        finally:
+            session.close()
+        assert server.open_shells() == 0
+    assert result.status == "changed"
+    local = InProcessSession("ex01", engine)
+    copies = local.invoke(Command("Get-ExchangeCertificate", {"Server": "EX02"})).output
+    (copy,) = [c for c in copies if c["Thumbprint"] == result.data["thumbprint"]]
+    assert copy["HasPrivateKey"] is True
+    assert copy["Services"] == "IIS, SMTP"

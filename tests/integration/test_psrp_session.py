@@ -26,6 +26,7 @@ from exchange_agent.lab.contract import (
     LabTerminatingError,
     LabWarning,
     MultiValued,
+    SecureText,
 )
 from exchange_agent.remote.command import Command, Secret, Switch
 from exchange_agent.remote.errors import (
@@ -342,6 +343,8 @@ def test_lab_parameters_arrive_as_sent(lab: tuple[Any, ReplayEngine]) -> None:
         "Count": 3,
     }
     assert [call.name for call in second] == ["Get-AcceptedDomain"]
+    # The Secret travelled as a SecureString, encrypted with the session key.
+    assert isinstance(first[1].parameters["Password"], SecureText)
 
 
 def test_lab_terminating_error_fails_pipeline(lab: tuple[Any, ReplayEngine]) -> None:

@@ -8,7 +8,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 
 import exchange_agent.lab.cmdlets.certificate_lifecycle  # noqa: F401  (registers the cmdlets)
@@ -16,7 +16,7 @@ from exchange_agent.lab.clock import ManualClock
 from exchange_agent.lab.engine import LabEngine
 from exchange_agent.lab.org import Server
 from exchange_agent.lab.state import open_lab
-from exchange_agent.remote.command import Command, Switch
+from exchange_agent.remote.command import Command, Secret, Switch
 from exchange_agent.remote.inprocess import InProcessSession
 from exchange_agent.remote.result import ExObject
 
@@ -186,3 +186,79 @@ def test_enable_rejects_pending_unknown_and_bad_service(session: InProcessSessio
         result = session.invoke(Command("Enable-ExchangeCertificate", parameters))  # type: ignore[arg-type]
         assert not result.ok
         assert message in result.errors[0].message
+
+
+def installed(session: InProcessSession, server: str = "EX01", **extra: object) -> str:
+    """Create a request, import its issued certificate and return the thumbprint."""
+    pem = request(session, server, **extra)
+    result = session.invoke(
+        Command("Import-ExchangeCertificate", {"FileData": sign(pem), "Server": server})
+    )
+    assert result.ok, result.errors
+    return str(result.output[0]["Thumbprint"])
+
+
+def export(session: InProcessSession, thumbprint: str, password: object) -> object:
+    return session.invoke(
+        Command(
+            "Export-ExchangeCertificate",
+            {
+                "Thumbprint": thumbprint,
+                "Server": "EX01",
+                "BinaryEncoded": Switch(),
+                "Password": password,
+            },  # type: ignore[dict-item]
+        )
+    )
+
+
+def test_export_and_import_pfx_carry_the_key(session: InProcessSession) -> None:
+    thumbprint = installed(session, PrivateKeyExportable=True)
+    result = export(session, thumbprint, Secret("one-time-pw"))
+    assert result.ok, result.errors
+    data = result.output[0]["FileData"]
+    key, certificate, _ = pkcs12.load_key_and_certificates(data, b"one-time-pw")
+    assert key is not None
+    assert certificate is not None
+
+    imported = session.invoke(
+        Command(
+            "Import-ExchangeCertificate",
+            {"FileData": data, "Password": Secret("one-time-pw"), "Server": "EX02"},
+        )
+    )
+    assert imported.ok, imported.errors
+    (copy,) = certificates(session, "EX02")
+    assert copy["Thumbprint"] == thumbprint
+    assert copy["HasPrivateKey"] is True
+    assert copy["PrivateKeyExportable"] is False
+
+
+def test_export_refuses_a_key_created_not_exportable(session: InProcessSession) -> None:
+    thumbprint = installed(session)
+    result = export(session, thumbprint, Secret("one-time-pw"))
+    assert not result.ok
+    assert "couldn't be exported as PKCS-12" in str(result.errors[0])
+
+
+def test_password_must_be_a_secure_string(session: InProcessSession) -> None:
+    thumbprint = installed(session, PrivateKeyExportable=True)
+    result = export(session, thumbprint, "plain-text-pw")
+    assert not result.ok
+    message = str(result.errors[0])
+    assert 'to type "System.Security.SecureString"' in message
+    assert "plain-text-pw" not in message
+
+
+def test_import_pfx_with_a_wrong_password_fails(session: InProcessSession) -> None:
+    thumbprint = installed(session, PrivateKeyExportable=True)
+    data = export(session, thumbprint, Secret("right")).output[0]["FileData"]  # type: ignore[attr-defined]
+    result = session.invoke(
+        Command(
+            "Import-ExchangeCertificate",
+            {"FileData": data, "Password": Secret("wrong"), "Server": "EX02"},
+        )
+    )
+    assert not result.ok
+    assert "password is wrong" in str(result.errors[0])
+    assert certificates(session, "EX02") == []

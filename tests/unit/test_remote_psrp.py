@@ -6,6 +6,7 @@ message, and the parser hook on PSRP messages unpacked by pypsrp's own ``Message
 
 from __future__ import annotations
 
+import base64
 import struct
 import uuid
 import xml.etree.ElementTree as ET
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.padding import PKCS7
 from pydantic import SecretStr
 from pypsrp.complex_objects import GenericComplexObject, PSInvocationState
 from pypsrp.messages import Message, MessageType
@@ -69,6 +72,17 @@ EXCHANGE_ERROR = (
 )
 
 
+SESSION_CIPHER = Cipher(algorithms.AES(bytes(range(32))), modes.CBC(b"\x00" * 16))
+
+
+def decrypt_secure_string(text: str) -> str:
+    """Decrypt a SecureString's base64 text with the session key, as the server does."""
+    decryptor = SESSION_CIPHER.decryptor()
+    padded = decryptor.update(base64.b64decode(text)) + decryptor.finalize()
+    unpadder = PKCS7(128).unpadder()
+    return (unpadder.update(padded) + unpadder.finalize()).decode("utf-16-le")
+
+
 def unpack(message_type: MessageType, body: str) -> Message:
     """Unpack one PSRP message with pypsrp, as a pool does with a received fragment."""
     header = struct.pack("<II", 2, message_type)
@@ -82,6 +96,9 @@ def pipeline_clixml(*statements: Any) -> list[ExObject]:
     pool = session._new_pool()
     # An opened pool carries the negotiated protocol version; commands need it to serialize.
     pool.protocol_version = "2.3"
+    # And, once a SecureString was sent, the session key of the MS-PSRP key exchange.
+    pool._serializer.cipher = SESSION_CIPHER
+    pool._key_exchanged = True
     ps = PowerShell(pool)
     for index, statement in enumerate(statements):
         if index:
@@ -90,7 +107,9 @@ def pipeline_clixml(*statements: Any) -> list[ExObject]:
     element = pool._serializer.serialize(
         PsrpPipeline(is_nested=False, cmds=ps.commands, history="", redirect_err_to_out=False)
     )
-    parsed = parse_object(ET.tostring(element, encoding="unicode"))
+    text = ET.tostring(element, encoding="unicode")
+    assert "s3cret" not in text
+    parsed = parse_object(text)
     assert isinstance(parsed, ExObject)
     # pypsrp writes a single statement as Cmds and several as ExtraCmds, one entry each.
     return parsed["ExtraCmds"] or [parsed]
@@ -125,7 +144,9 @@ def test_parameters_serialize_as_command_objects() -> None:
     assert args["EmailAddresses"] == {"Remove": ["smtp:ada@fabrikam.com"]}
     assert args["Force"] is None
     assert args["Confirm"] is False
-    assert args["Password"] == "s3cret"
+    # A Secret travels as a SecureString encrypted with the session key, never as text.
+    assert args["Password"] != "s3cret"
+    assert decrypt_secure_string(args["Password"]) == "s3cret"
     assert args["Count"] == 5
     assert args["Names"] == ["a", "b"]
     assert args["Raw"] == b"\x00\x01"

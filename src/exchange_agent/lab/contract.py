@@ -4,7 +4,8 @@ Both the in-process session and the WinRM server hand :class:`CmdletCall` pipeli
 :meth:`Engine.invoke` and turn the events it yields into what their client expects. Values in a
 call are what PowerShell remoting delivers: ``None`` for a switch that is present or for
 ``$null`` (the cmdlet's parameter schema decides which), ``bool``, ``int``, ``str``, ``bytes``,
-``list`` and ``dict`` (hashtables such as ``@{Remove=...}``).
+``list`` and ``dict`` (hashtables such as ``@{Remove=...}``), and :class:`SecureText` for a
+SecureString, which remoting carries encrypted with the session key.
 """
 
 from __future__ import annotations
@@ -16,6 +17,15 @@ from typing import Any, Literal, Protocol, TypeAlias
 from uuid import UUID
 
 EndpointName = Literal["exchange", "windows"]
+
+
+class SecureText(str):
+    """The decrypted text of a SecureString; a plain ``str`` is not a SecureString."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SecureText('********')"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from exchange_agent.lab.contract import (
     LabTerminatingError,
     LabWarning,
     MultiValued,
+    SecureText,
 )
 from exchange_agent.remote.clixml import parse_object
 from exchange_agent.remote.command import Secret, Statement, Switch, as_pipeline
@@ -43,7 +44,8 @@ def wire_value(value: Any) -> Any:
         # A present switch arrives as a parameter without a value; an absent one as $false.
         return None if value.on else False
     if isinstance(value, Secret):
-        return value.value
+        # Remoting carries a SecureString encrypted with the session key.
+        return SecureText(value.value)
     if isinstance(value, str | bytes | bool | int | float) or value is None:
         return value
     if isinstance(value, Mapping):

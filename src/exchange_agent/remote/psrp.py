@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, cast
 
 import structlog
-from pypsrp.complex_objects import PSInvocationState
+from pypsrp.complex_objects import ObjectMeta, PSInvocationState
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import Serializer
 from pypsrp.wsman import WSMan
@@ -116,17 +116,21 @@ class FastSerializer(Serializer):
         return super().deserialize(element, metadata, clear)
 
 
-def _wire_value(value: Any) -> Any:
-    """Convert a command value to what pypsrp serializes: Secret as its text, tuples as lists."""
+def _wire_value(value: Any, pool: RunspacePool) -> Any:
+    """Convert a command value to what pypsrp serializes: tuples as lists, and a Secret as a
+    SecureString encrypted with the pool's session key."""
     if isinstance(value, Secret):
-        return value.value
+        # The first SecureString of a pool costs one key exchange (MS-PSRP PUBLIC_KEY and
+        # ENCRYPTED_SESSION_KEY); later ones reuse the key.
+        pool.exchange_keys()
+        return pool._serializer.serialize(value.value, ObjectMeta("SS"))
     if isinstance(value, Switch):
         return value.on
     if isinstance(value, str | bytes | bool | int | float) or value is None:
         return value
     if isinstance(value, Mapping):
-        return {str(key): _wire_value(item) for key, item in value.items()}
-    return [_wire_value(item) for item in value]
+        return {str(key): _wire_value(item, pool) for key, item in value.items()}
+    return [_wire_value(item, pool) for item in value]
 
 
 def _add_statement(ps: PowerShell, statement: Statement) -> None:
@@ -137,7 +141,7 @@ def _add_statement(ps: PowerShell, statement: Statement) -> None:
                 # A switch that is present is a parameter with no value.
                 ps.add_parameter(parameter.name)
             else:
-                ps.add_parameter(parameter.name, _wire_value(parameter.value))
+                ps.add_parameter(parameter.name, _wire_value(parameter.value, ps.runspace_pool))
 
 
 def _error_record(record: Any) -> ErrorRecord:

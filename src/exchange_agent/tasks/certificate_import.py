@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -22,7 +24,7 @@ from exchange_agent.certificates import (
     select_issued_certificate,
 )
 from exchange_agent.errors import TaskError
-from exchange_agent.remote.command import Command, Statement, Switch
+from exchange_agent.remote.command import Command, Secret, Statement, Switch
 from exchange_agent.remote.errors import CommandError
 from exchange_agent.remote.result import ExObject
 from exchange_agent.tasks import register
@@ -63,6 +65,13 @@ class CertificateImportTask(Task[CertificateImportArgs]):
     certificate of each service and its services are written to the journal first, so that
     ``undo`` can enable it again.
 
+    Only the server that created the request holds its private key. Every other listed server
+    gets a copy: the certificate is exported from the key's server as PKCS #12
+    (``Export-ExchangeCertificate -BinaryEncoded -Password``) under a one-time password, sent
+    as a SecureString, and imported with ``Import-ExchangeCertificate -FileData -Password``.
+    The copy and its password stay in memory for the run. The key must have been created
+    exportable, as ``certificate_request`` does; this is checked before anything is sent.
+
     Example:
         .. code-block:: yaml
 
@@ -99,17 +108,25 @@ class CertificateImportTask(Task[CertificateImportArgs]):
         file_data = pkcs7.serialize_certificates([issued, *others], serialization.Encoding.DER)
 
         # Every server is planned (and checked) before the first command is sent.
-        plans = [
-            (server, *self._plan_server(ctx, server, facts, file_data)) for server in args.servers
-        ]
-        changes = [change for _, server_changes, _, _ in plans for change in server_changes]
-        commands = [str(statement) for _, _, statements, _ in plans for statement in statements]
+        plans = [self._plan_server(ctx, server, facts, file_data) for server in args.servers]
+        _choose_sources(plans, facts.thumbprint)
+        changes = [change for plan in plans for change in plan.changes]
+        commands = [command for plan in plans for command in plan.rendered()]
         if not ctx.check_mode:
             wanted: set[str] = set(args.services)
-            for server, _, statements, installed in plans:
-                if statements:
-                    self._journal_previous(ctx, server, installed, facts.thumbprint, wanted)
-                    self._apply_server(ctx, server, facts.thumbprint, statements)
+            exports: dict[str, tuple[bytes, Secret]] = {}
+            # Servers that hold the key go first, so that the copies can be exported from them.
+            for plan in sorted(plans, key=lambda item: item.copy_from is not None):
+                if not plan.statements and plan.copy_from is None:
+                    continue
+                self._journal_previous(ctx, plan.server, plan.installed, facts.thumbprint, wanted)
+                statements = list(plan.statements)
+                if plan.copy_from is not None:
+                    if plan.copy_from not in exports:
+                        exports[plan.copy_from] = _export(ctx, plan.copy_from, facts.thumbprint)
+                    data, password = exports[plan.copy_from]
+                    statements.insert(0, _import_pfx(data, password, plan.server))
+                self._apply_server(ctx, plan.server, facts.thumbprint, statements)
 
         if not changes:
             return TaskResult("ok", f"{facts.thumbprint} already enabled for the services")
@@ -120,40 +137,40 @@ class CertificateImportTask(Task[CertificateImportArgs]):
 
     def _plan_server(
         self, ctx: TaskContext, server: str, facts: CertificateFacts, file_data: bytes
-    ) -> tuple[list[Change], list[Statement], list[ExObject]]:
+    ) -> _ServerPlan:
         installed = read_certificates(ctx, server)
         current = _find(installed, facts.thumbprint)
         wanted: set[str] = set(self.args.services)
-        changes: list[Change] = []
-        statements: list[Statement] = []
+        plan = _ServerPlan(server, installed)
 
         if current is None:
-            if not _has_pending_key(installed, facts.public_key):
-                raise TaskError(
-                    f"{server} has no pending request for the key of {facts.thumbprint}, so "
-                    "Exchange would install the certificate without its private key; create "
-                    "the request on that server, or name only the server that created it"
+            plan.changes.append(Change(server, "certificate", None, facts.thumbprint))
+            pending = _pending_with_key(installed, facts.public_key)
+            if pending is not None:
+                plan.statements.append(
+                    Command("Import-ExchangeCertificate", {"FileData": file_data, "Server": server})
                 )
-            changes.append(Change(server, "certificate", None, facts.thumbprint))
-            statements.append(
-                Command("Import-ExchangeCertificate", {"FileData": file_data, "Server": server})
-            )
+                plan.key_exportable = _true(pending.get("PrivateKeyExportable"))
+            else:
+                plan.needs_copy = True
             have: set[str] = set()
         else:
             have = _services(current)
+            if _true(current.get("HasPrivateKey")):
+                plan.key_exportable = _true(current.get("PrivateKeyExportable"))
         if not wanted <= have:
             target = f"{server}\\{facts.thumbprint}"
-            changes.append(Change(target, "Services", sorted(have), sorted(have | wanted)))
-            statements.append(_enable(facts.thumbprint, sorted(wanted), server))
+            plan.changes.append(Change(target, "Services", sorted(have), sorted(have | wanted)))
+            plan.statements.append(_enable(facts.thumbprint, sorted(wanted), server))
 
         replaced = _previous(installed, facts.thumbprint, wanted)
-        if statements and replaced and ctx.journal is None and not ctx.check_mode:
+        if plan.changes and replaced and ctx.journal is None and not ctx.check_mode:
             raise TaskError(
                 f"certificate_import replaces the certificate of {', '.join(sorted(wanted))} "
                 f"on {server} but the run has no journal to record the previous one; run it "
                 "with a journal so that undo can restore it"
             )
-        return changes, statements, installed
+        return plan
 
     def _journal_previous(
         self,
@@ -192,6 +209,100 @@ class CertificateImportTask(Task[CertificateImportArgs]):
             )
 
 
+@dataclass
+class _ServerPlan:
+    """What one server needs: statements known now, and whether the key comes from elsewhere.
+
+    ``key_exportable`` is None when the server has no key for the certificate (neither a
+    pending request nor an installed copy with its key), else whether the key can be exported.
+    """
+
+    server: str
+    installed: list[ExObject]
+    changes: list[Change] = field(default_factory=list)
+    statements: list[Statement] = field(default_factory=list)
+    key_exportable: bool | None = None
+    needs_copy: bool = False
+    copy_from: str | None = None
+
+    def rendered(self) -> list[str]:
+        """The commands as text, the copy from another server included."""
+        commands = [str(statement) for statement in self.statements]
+        if self.copy_from is not None:
+            commands[:0] = [
+                f"Export-ExchangeCertificate -Server {self.copy_from} -BinaryEncoded "
+                "-Password '********'",
+                f"Import-ExchangeCertificate -Server {self.server} -FileData <PKCS #12 from "
+                f"{self.copy_from}> -Password '********'",
+            ]
+        return commands
+
+
+def _choose_sources(plans: list[_ServerPlan], thumbprint: str) -> None:
+    """Name, for each server without the key, the server its PKCS #12 copy is exported from.
+
+    Raises:
+        TaskError: No listed server holds the key, or the key cannot be exported.
+    """
+    targets = [plan for plan in plans if plan.needs_copy]
+    if not targets:
+        return
+    holders = [plan for plan in plans if plan.key_exportable is not None]
+    names = ", ".join(plan.server for plan in targets)
+    if not holders:
+        raise TaskError(
+            f"{names} has no pending request for the key of {thumbprint}, and no other listed "
+            "server holds that key, so Exchange would install the certificate without its "
+            "private key; add the server that created the request to servers"
+        )
+    source = next((plan for plan in holders if plan.key_exportable), None)
+    if source is None:
+        raise TaskError(
+            f"the private key of {thumbprint} on {holders[0].server} cannot be exported, so it "
+            f"cannot be copied to {names}; create the request with PrivateKeyExportable "
+            "(certificate_request does), or import the certificate on one server only"
+        )
+    for plan in targets:
+        plan.copy_from = source.server
+
+
+def _export(ctx: TaskContext, server: str, thumbprint: str) -> tuple[bytes, Secret]:
+    """Export the certificate with its key from ``server``, protected by a one-time password.
+
+    The PKCS #12 bytes and the password stay in memory for this run; neither is logged nor
+    written to the journal.
+    """
+    password = Secret(secrets.token_urlsafe(32))
+    command = Command(
+        "Export-ExchangeCertificate",
+        {
+            "Thumbprint": thumbprint,
+            "Server": server,
+            "BinaryEncoded": Switch(),
+            "Password": password,
+        },
+    )
+    result = ctx.session("exchange").invoke(command)
+    if not result.ok:
+        raise CommandError(result.errors, host=ctx.host, endpoint="exchange")
+    data = result.output[0].get("FileData") if result.output else None
+    if not isinstance(data, bytes) or not data:
+        raise TaskError(
+            f"Export-ExchangeCertificate on {server} returned no FileData bytes for {thumbprint}"
+        )
+    return data, password
+
+
+def _import_pfx(data: bytes, password: Secret, server: str) -> Command:
+    return Command(
+        "Import-ExchangeCertificate", {"FileData": data, "Password": password, "Server": server}
+    )
+
+
+def _true(value: object) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
 def _enable(thumbprint: str, services: list[str], server: str) -> Command:
     return Command(
         "Enable-ExchangeCertificate",
@@ -214,7 +325,7 @@ def _previous(installed: list[ExObject], thumbprint: str, wanted: set[str]) -> l
     ]
 
 
-def _has_pending_key(installed: list[ExObject], public_key: bytes) -> bool:
+def _pending_with_key(installed: list[ExObject], public_key: bytes) -> ExObject | None:
     for item in installed:
         text = item.get("CertificateRequest")
         if str(item.get("Status")) != "PendingRequest" or not text:
@@ -224,8 +335,8 @@ def _has_pending_key(installed: list[ExObject], public_key: bytes) -> bool:
         except (CertificateFileError, UnicodeEncodeError):
             continue
         if request.public_key == public_key:
-            return True
-    return False
+            return item
+    return None
 
 
 def _services(item: ExObject) -> set[str]:

@@ -34,6 +34,7 @@ CERTIFICATE_PROPERTIES = [
     "Status",
     "CertificateRequest",
     "HasPrivateKey",
+    "PrivateKeyExportable",
 ]
 
 

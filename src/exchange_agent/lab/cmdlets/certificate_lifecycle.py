@@ -3,16 +3,16 @@
 ``New-ExchangeCertificate -GenerateRequest`` creates a key pair with ``cryptography`` and keeps
 a pending request on the server. ``Import-ExchangeCertificate -FileData`` completes it with the
 certificate a CA issued (a PKCS #7 chain, a PEM bundle or one DER certificate).
-``Enable-ExchangeCertificate`` assigns services. Syntax and parameter sets follow the
-Exchange PowerShell reference pages of these cmdlets.
+With ``-Password`` it imports a PKCS #12 file with its key instead, which
+``Export-ExchangeCertificate -BinaryEncoded -Password`` produces from a certificate whose key
+was created exportable. ``Enable-ExchangeCertificate`` assigns services. Syntax and parameter
+sets follow the Exchange PowerShell reference pages of these cmdlets.
 
 Keys, requests and raw certificates live in a side table per :class:`Organization` (see
 :func:`stored_certificates`), which is written to ``org.certificate_store`` before each save.
 Thumbprint, subject, services and expiry are mirrored into ``org.certificates``.
 """
 
-# NOTE: the side table is not saved by lab.state, so pending requests and imported
-# certificates do not survive a restart of the lab server.
 # NOTE: Get-ExchangeCertificate belongs with the Autodiscover lab cmdlets, and this module
 # registers its own only while lab.cmdlets.certificates does not exist. That module must then
 # list the entries of stored_certificates() too, or the certificate tasks see no requests.
@@ -30,6 +30,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from exchange_agent.certificates.facts import CertificateFileError, load_certificates
@@ -83,6 +84,7 @@ class StoredCertificate:
     services: list[str] = field(default_factory=list)
     not_after: datetime | None = None
     key_size: int = 0
+    exportable: bool = False
 
 
 _stores: dict[int, list[StoredCertificate]] = {}
@@ -127,6 +129,7 @@ def _dump_entry(entry: StoredCertificate) -> dict[str, Any]:
         "services": list(entry.services),
         "not_after": entry.not_after.isoformat() if entry.not_after else None,
         "key_size": entry.key_size,
+        "exportable": entry.exportable,
     }
 
 
@@ -148,6 +151,7 @@ def _load_entry(data: dict[str, Any]) -> StoredCertificate:
         services=list(data.get("services", [])),
         not_after=datetime.fromisoformat(data["not_after"]) if data.get("not_after") else None,
         key_size=int(data.get("key_size", 0)),
+        exportable=bool(data.get("exportable", False)),
     )
 
 
@@ -165,6 +169,7 @@ def render_certificate(entry: StoredCertificate) -> LabObject:
             "Services": services,
             "Status": entry.status,
             "HasPrivateKey": entry.private_key is not None,
+            "PrivateKeyExportable": entry.private_key is not None and entry.exportable,
             "PublicKeySize": entry.key_size,
             "NotAfter": entry.not_after,
             "CertificateRequest": entry.request if entry.status == "PendingRequest" else None,
@@ -297,6 +302,8 @@ def new_exchange_certificate(ctx: CmdletContext, **bound: Any) -> None:
         private_key=key,
         request=pem,
         key_size=key_size,
+        # New-ExchangeCertificate's default is a key that cannot be exported.
+        exportable=bool(bound.get("PrivateKeyExportable", False)),
     )
     stored_certificates(ctx.org).append(entry)
     ctx.output(LabObject(("System.String", "System.Object"), pem, {}))
@@ -308,7 +315,7 @@ _IMPORT_PARAMS = [
     Param("Server", "identity"),
     Param("PrivateKeyExportable", "bool"),
     Param("FriendlyName", "string"),
-    Param("Password", "object"),
+    Param("Password", "securestring"),
 ]
 
 
@@ -323,6 +330,15 @@ def import_exchange_certificate(ctx: CmdletContext, **bound: Any) -> None:
     if not isinstance(data, bytes):
         ctx.terminate(errors.invalid_parameter(ctx, "-FileData must be a byte array.", None))
     server = _server_name(ctx, bound.get("Server"))
+    store = stored_certificates(ctx.org)
+    password = bound.get("Password")
+    if password is not None:
+        certificate, key = _load_pfx(ctx, data, password)
+        entry = _import_one(ctx, store, server, certificate)
+        if entry is not None:
+            entry.private_key = key
+            entry.exportable = bool(bound.get("PrivateKeyExportable", False))
+        return
     try:
         chain = load_certificates(data, "FileData")
     except CertificateFileError:
@@ -331,10 +347,28 @@ def import_exchange_certificate(ctx: CmdletContext, **bound: Any) -> None:
                 ctx, "The certificate data is not a certificate or certificate chain.", None
             )
         )
-
-    store = stored_certificates(ctx.org)
     for certificate in chain:
         _import_one(ctx, store, server, certificate)
+
+
+def _load_pfx(ctx: CmdletContext, data: bytes, password: str) -> tuple[x509.Certificate, Any]:
+    try:
+        key, certificate, _ = pkcs12.load_key_and_certificates(data, password.encode("utf-8"))
+    except ValueError:
+        # NOTE: the wording of Exchange's error for a wrong PFX password is not confirmed.
+        ctx.terminate(
+            errors.invalid_parameter(
+                ctx,
+                "The PKCS #12 file could not be read: the password is wrong or the file is "
+                "damaged.",
+                None,
+            )
+        )
+    if certificate is None or not isinstance(key, rsa.RSAPrivateKey):
+        ctx.terminate(
+            errors.invalid_parameter(ctx, "The PKCS #12 file has no certificate with a key.", None)
+        )
+    return certificate, key
 
 
 def _import_one(
@@ -342,7 +376,7 @@ def _import_one(
     store: list[StoredCertificate],
     server: str,
     certificate: x509.Certificate,
-) -> None:
+) -> StoredCertificate | None:
     try:
         constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
         is_ca = constraints.value.ca
@@ -352,7 +386,7 @@ def _import_one(
     thumbprint = hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
     if is_ca:
         # The lab keeps only end-entity certificates, so the chain's CA certificates are dropped.
-        return
+        return None
     on_server = [entry for entry in store if entry.server.casefold() == server.casefold()]
     if any(entry.thumbprint == thumbprint for entry in on_server):
         ctx.terminate(
@@ -388,6 +422,85 @@ def _import_one(
         entry.domains = []
     _mirror(ctx.org, entry)
     ctx.output(render_certificate(entry))
+    return entry
+
+
+_EXPORT_PARAMS = [
+    Param("Thumbprint", "string", position=0),
+    Param("Identity", "identity"),
+    Param("Server", "identity"),
+    Param("BinaryEncoded", "switch"),
+    Param("Password", "securestring"),
+    Param("FileName", "string"),
+]
+
+
+@cmdlet("Export-ExchangeCertificate", endpoint="exchange", params=_EXPORT_PARAMS)
+def export_exchange_certificate(ctx: CmdletContext, **bound: Any) -> None:
+    """Export a certificate with its private key as PKCS #12 bytes in ``FileData``.
+
+    Exchange's documented use is ``$cert = Export-ExchangeCertificate -Thumbprint <t>
+    -BinaryEncoded -Password <SecureString> [-Server <s>]`` followed by writing
+    ``$cert.FileData`` to a ``.pfx`` file; that form works on 2010 and later.
+    """
+    if bound.get("FileName") is not None:
+        ctx.terminate(
+            errors.invalid_parameter(
+                ctx, "The lab writes no files on servers: read FileData.", None
+            )
+        )
+    password = bound.get("Password")
+    if password is None or not bound.get("BinaryEncoded"):
+        ctx.terminate(
+            errors.invalid_parameter(
+                ctx,
+                "The lab simulates only the export of a certificate with its private key: give "
+                "-BinaryEncoded and -Password.",
+                None,
+            )
+        )
+    server = _server_name(ctx, bound.get("Server"))
+    wanted = bound.get("Thumbprint") or bound.get("Identity") or ""
+    if "\\" in wanted:
+        server, wanted = wanted.split("\\", 1)
+    entry = next(
+        (
+            item
+            for item in stored_certificates(ctx.org)
+            if item.server.casefold() == server.casefold()
+            and item.thumbprint.casefold() == wanted.casefold()
+        ),
+        None,
+    )
+    if entry is None:
+        ctx.terminate(errors.not_found(ctx, wanted))
+    if entry.raw_data is None or entry.private_key is None or not entry.exportable:
+        # NOTE: the wording of Exchange's error for a key that cannot be exported is not
+        # confirmed.
+        ctx.terminate(
+            errors.rejected(
+                ctx,
+                f"The private key of the certificate {entry.thumbprint} couldn't be exported "
+                "as PKCS-12. It either couldn't be accessed or isn't exportable.",
+                entry.thumbprint,
+            )
+        )
+    certificate = x509.load_der_x509_certificate(entry.raw_data)
+    data = pkcs12.serialize_key_and_certificates(
+        None,
+        entry.private_key,
+        certificate,
+        None,
+        serialization.BestAvailableEncryption(str(password).encode("utf-8")),
+    )
+    # NOTE: the type name of the exported object is not confirmed; FileData is documented.
+    ctx.output(
+        LabObject(
+            type_names=("Microsoft.Exchange.Data.BinaryFileDataObject", "System.Object"),
+            to_string="Microsoft.Exchange.Data.BinaryFileDataObject",
+            properties={"FileData": data},
+        )
+    )
 
 
 def _spki(key: Any) -> bytes:

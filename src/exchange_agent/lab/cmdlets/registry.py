@@ -50,6 +50,7 @@ from exchange_agent.lab.contract import (
     LabObject,
     LabTerminatingError,
     LabWarning,
+    SecureText,
 )
 
 if TYPE_CHECKING:
@@ -330,6 +331,7 @@ _DOTNET = {
     "hashtable": "System.Collections.Hashtable",
     "guid": "System.Guid",
     "object": "System.Object",
+    "securestring": "System.Security.SecureString",
 }
 
 
@@ -356,6 +358,17 @@ def _convert(spec: CmdletSpec, param: Param, value: Any) -> Any:
             )
         if param.convert is not None:
             converted = param.convert(converted)
+    except _NotSecure:
+        # PowerShell has no conversion from String to SecureString. The value is not echoed:
+        # it was meant to be secret.
+        raise binding_error(
+            spec,
+            "ParameterArgumentTransformationError",
+            f"Cannot process argument transformation on parameter '{param.name}'. Cannot "
+            f'convert the value of type "{type(value).__name__}" to type '
+            '"System.Security.SecureString".',
+            category="InvalidData",
+        ) from None
     except (ValueError, TypeError) as error:
         dotnet = param.dotnet_type or _DOTNET.get(param.type, "System.Object")
         raise binding_error(
@@ -447,6 +460,16 @@ def _to_guid(value: Any) -> UUID:
     raise ValueError("Guid should contain 32 digits with 4 dashes (xxxxxxxx-xxxx-xxxx-xxxx-xxxx).")
 
 
+class _NotSecure(Exception):
+    pass
+
+
+def _to_secure(value: Any) -> SecureText:
+    if isinstance(value, SecureText):
+        return value
+    raise _NotSecure
+
+
 _CONVERTERS: dict[str, Converter] = {
     "string": _to_string,
     "string[]": _to_list(_to_string),
@@ -458,6 +481,7 @@ _CONVERTERS: dict[str, Converter] = {
     "hashtable": _to_hashtable,
     "guid": _to_guid,
     "object": lambda value: value,
+    "securestring": _to_secure,
 }
 
 

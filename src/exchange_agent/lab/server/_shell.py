@@ -43,6 +43,7 @@ from exchange_agent.lab.contract import (
     LabObject,
     LabTerminatingError,
     LabWarning,
+    SecureText,
 )
 
 __all__ = ["InvalidPsrpDataError", "Shell", "ShellClosedError"]
@@ -90,7 +91,7 @@ class _Run:
 def _plain(value: Any) -> Any:
     """Convert a deserialized psrpcore value to plain Python types for the engine."""
     if isinstance(value, PSSecureString):
-        return str(value.decrypt())
+        return SecureText(value.decrypt())
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
