@@ -133,8 +133,17 @@ def test_sigint_during_domain_removal_journals_every_write_and_undo_restores(tmp
         )
         assert "batch_size: 10" in playbook.read_text(encoding="utf-8")
         process = subprocess.Popen(
-            [sys.executable, "-m", "exchange_agent", "run", str(playbook), "-i", str(inventory)]
-            + ["--output", "json"],
+            [
+                sys.executable,
+                "-m",
+                "exchange_agent",
+                "run",
+                str(playbook),
+                "-i",
+                str(inventory),
+                "--output",
+                "json",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
