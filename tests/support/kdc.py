@@ -12,8 +12,10 @@ and ``krb5-user``); ``.ci/run`` installs them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -142,6 +144,8 @@ class Realm:
             env={**os.environ, **self.env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            # faketime runs krb5kdc as its child, so stop() signals the whole group.
+            start_new_session=True,
         )
         self._wait_listening()
         return self
@@ -149,11 +153,14 @@ class Realm:
     def stop(self) -> None:
         """Stop the KDC; the directory is left for the test framework to remove."""
         if self._process is not None:
-            self._process.terminate()
+            group = self._process.pid
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGTERM)
             try:
                 self._process.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self._process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(group, signal.SIGKILL)
                 self._process.wait()
             self._process = None
 
