@@ -39,6 +39,13 @@ class TestRender:
         assert _render("{{ port }}") == 25
         assert _render("{{ port + 1 }}  \n") == 26
 
+    @pytest.mark.parametrize("text", ["007", "0", "1.5", "None", "True", "[1]", "'a'", "{}"])
+    def test_single_expression_keeps_string(self, text: str) -> None:
+        # A string variable stays a string even when it reads like a Python literal: an alias
+        # 007 or a connector named True must reach Exchange as written.
+        assert _render("{{ value }}", {"value": text}) == text
+        assert _render(["{{ value }}"], {"value": text}) == [text]
+
     def test_leading_whitespace_keeps_list(self) -> None:
         assert _render("  {{ printer_subnets }}") == ["10.1.0.0/24", "10.2.0.0/24"]
 
@@ -213,13 +220,22 @@ class TestExtraVars:
     def test_quoted_value_with_spaces(self) -> None:
         assert parse_extra_vars(["msg='hello world' n=1"]) == {"msg": "hello world", "n": "1"}
 
-    @pytest.mark.parametrize(("value", "pair"), [("port", "port"), ("1x=2", "1x=2"), ("=v", "=v")])
-    def test_invalid_pair(self, value: str, pair: str) -> None:
+    @pytest.mark.parametrize(
+        ("value", "shown"),
+        [
+            ("port", "'port'"),
+            ("1x=2", "'1x=2'"),
+            ("=v", "'=v'"),
+            (" port ", "' port '"),
+            ("a=1 port", "'a=1 port' ('port' is not name=value)"),
+        ],
+    )
+    def test_invalid_pair(self, value: str, shown: str) -> None:
         with pytest.raises(ConfigError) as caught:
             parse_extra_vars([value])
 
         assert str(caught.value) == (
-            f"invalid --extra-vars {pair!r}: expected name=value, @file.yml or JSON"
+            f"invalid --extra-vars {shown}: expected name=value, @file.yml or JSON"
         )
 
 

@@ -28,13 +28,26 @@ class _NativeSandbox(ImmutableSandboxedEnvironment):
 
 
 def _native_concat(values: list[Any]) -> Any:
+    # Jinja2's own native concat parses a string result as a Python literal, which would turn
+    # the text "007" into 7 and "None" into None; a variable's value is kept as it is.
     if len(values) == 1:
         return values[0]
     return "".join(str(value) for value in values)
 
 
+class _NativeSandboxTemplate(NativeTemplate):
+    def render(self, *args: Any, **kwargs: Any) -> Any:
+        # NativeTemplate.render would call NativeEnvironment.concat, not the sandbox's.
+        context = self.new_context(dict(*args, **kwargs))
+        try:
+            return _native_concat(list(self.root_render_func(context)))
+        except Exception:
+            # Jinja2 rewrites the traceback to point at the template line, then raises.
+            return self.environment.handle_exception()
+
+
 _NATIVE = _NativeSandbox(undefined=StrictUndefined, autoescape=False)
-_NATIVE.template_class = NativeTemplate
+_NATIVE.template_class = _NativeSandboxTemplate
 _TEXT = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
