@@ -36,11 +36,21 @@ class ConfigError(ExchangeAgentError, ValueError):
     Args:
         message: What is wrong and how to fix it.
         location: Where in the user's file the wrong value is, when known.
+        path: Keys and indexes of the wrong value inside the data a validator checks, such as
+            ``("remote_ip_ranges", 2)``. Raised from a model validator, the error is then
+            located at that value instead of at the whole model.
     """
 
-    def __init__(self, message: str, location: SourceLocation | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        location: SourceLocation | None = None,
+        *,
+        path: tuple[str | int, ...] = (),
+    ) -> None:
         self.message = message
         self.location = location
+        self.path = path
         super().__init__(f"{location}: {message}" if location else message)
 
 

@@ -11,6 +11,7 @@ from exchange_agent.config import load_playbook, parse_extra_vars, validate_task
 from exchange_agent.config.playbook import TaskSpec
 from exchange_agent.config.templating import render
 from exchange_agent.errors import ConfigError, ConfigErrors, SourceLocation
+from exchange_agent.tasks.relay_connector import RelayConnectorArgs
 
 HERE = SourceLocation("site.yml", 9, 7)
 VARIABLES: dict[str, Any] = {
@@ -407,3 +408,31 @@ class TestValidateTaskArgs:
 
         with pytest.raises(ConfigError):
             load_and_validate()
+
+    def test_model_validator_error_located_at_each_value(self, tmp_path: Path) -> None:
+        # relay_connector checks its ranges in a model validator (the guards depend on other
+        # arguments); each bad range is still reported at its own line, once.
+        path = tmp_path / "site.yml"
+        path.write_text(
+            "- hosts: all\n  tasks:\n    - relay_connector:\n        server: EX01\n"
+            "        name: Relay\n        remote_ip_ranges:\n          - 10.0.5.20\n"
+            "          - 10.0.5.300\n          - 8.8.8.8\n"
+        )
+        [play] = load_playbook(path).plays
+
+        with pytest.raises(ConfigErrors) as caught:
+            validate_task_args(play.tasks[0], RelayConnectorArgs, {})
+
+        [first, second] = caught.value.errors
+        assert first.location is not None
+        assert second.location is not None
+        assert (first.location.line, second.location.line) == (8, 9)
+        assert first.message.startswith(
+            "relay_connector ('relay_connector'): remote_ip_ranges.1: remote IP range "
+            "'10.0.5.300' is invalid"
+        )
+        assert second.message == (
+            "relay_connector ('relay_connector'): remote_ip_ranges.2: remote IP range '8.8.8.8' "
+            "contains public internet addresses (8.8.8.8); set allow_public_ranges: true if this "
+            "is intended"
+        )

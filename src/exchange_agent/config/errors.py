@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from exchange_agent.config.yaml import Locations, PathKey
-from exchange_agent.errors import ConfigError
+from exchange_agent.errors import ConfigError, ConfigErrors
 
 _MAX_VALUE = 80
 _SECRET_FIELDS = {"password"}
@@ -26,7 +26,7 @@ def validation_errors(
 ) -> list[ConfigError]:
     """Return one :class:`ConfigError` per entry of ``error``, located in the YAML file."""
     result = []
-    for entry in error.errors():
+    for entry in _expanded(error):
         path = _data_path(entry["loc"], data)
         field = ".".join(str(part) for part in path) or "(top level)"
         message = entry["msg"].removeprefix("Value error, ")
@@ -40,9 +40,53 @@ def validation_errors(
         else:
             secret = any(str(part) in _SECRET_FIELDS for part in path)
             shown = "a value that is hidden" if secret else _shown(entry.get("input"))
-            text = f"{field}: {message} (got {shown})"
+            # A located ConfigError whose message quotes the value does not repeat it.
+            quoted = entry.get("quoted", False)
+            text = f"{field}: {message}" if quoted else f"{field}: {message} (got {shown})"
         result.append(ConfigError(text, locations.at((*prefix, *path))))
     return result
+
+
+def _expanded(error: ValidationError) -> list[dict[str, Any]]:
+    """Return pydantic's error entries, with each located :class:`ConfigError` as its own.
+
+    A model validator that raises a :class:`ConfigError` with a ``path`` (or several, in
+    :class:`ConfigErrors`) names the wrong value, so its entry moves from the model to there.
+    """
+    entries: list[dict[str, Any]] = []
+    for entry in error.errors():
+        raised = (entry.get("ctx") or {}).get("error")
+        parts: list[ConfigError] = []
+        if isinstance(raised, ConfigErrors):
+            parts = raised.errors
+        elif isinstance(raised, ConfigError):
+            parts = [raised]
+        if not parts or not all(part.path for part in parts):
+            entries.append(dict(entry))
+            continue
+        for part in parts:
+            value = _value_at(entry.get("input"), part.path)
+            entries.append(
+                {
+                    **entry,
+                    "loc": (*entry["loc"], *part.path),
+                    "msg": part.message,
+                    "input": value,
+                    "quoted": repr(value) in part.message,
+                }
+            )
+    return entries
+
+
+def _value_at(data: Any, path: tuple[str | int, ...]) -> Any:
+    node = data
+    for part in path:
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if not (in_dict or in_list):
+            return None
+        node = node[part]
+    return node
 
 
 def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:

@@ -35,20 +35,22 @@ def parse_extra_vars(values: list[str]) -> dict[str, Any]:
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as error:
-                raise ConfigError(f"invalid JSON in --extra-vars {text!r}: {error}") from None
+                raise ConfigError(f"invalid JSON in --extra-vars {value!r}: {error}") from None
             if not isinstance(data, dict):
-                raise ConfigError(f"--extra-vars {text!r} must be a JSON object")
+                raise ConfigError(f"--extra-vars {value!r} must be a JSON object")
             result.update(data)
         else:
             try:
                 pairs = shlex.split(text)
             except ValueError as error:
-                raise ConfigError(f"invalid --extra-vars {text!r}: {error}") from None
+                raise ConfigError(f"invalid --extra-vars {value!r}: {error}") from None
             for pair in pairs:
                 name, sep, item = pair.partition("=")
                 if not sep or not name.isidentifier():
+                    part = f" ({pair!r} is not name=value)" if pair != text else ""
                     raise ConfigError(
-                        f"invalid --extra-vars {pair!r}: expected name=value, @file.yml or JSON"
+                        f"invalid --extra-vars {value!r}{part}: expected name=value, @file.yml "
+                        "or JSON"
                     )
                 result[name] = item
     return result

@@ -146,16 +146,18 @@ def check_relay_ranges(
                     f"{field} is empty; an empty list would leave Exchange's default of every "
                     "address in place, so name the device addresses",
                     location,
+                    path=(field,),
                 )
             ]
         )
     parsed: list[IPRange] = []
     errors: list[RemoteIPRangeError] = []
-    for value in values:
+    for index, value in enumerate(values):
         try:
             item = parse_ip_range(value, location)
             _check_one(item, policy, location)
         except RemoteIPRangeError as error:
+            error.path = (field, index)
             errors.append(error)
         else:
             parsed.append(item)

@@ -39,11 +39,18 @@ class RemoteIPRangeError(ConfigError):
     (``is``, ``contains``); without a value the reason is the whole message.
     """
 
-    def __init__(self, value: str, reason: str, location: SourceLocation | None = None) -> None:
+    def __init__(
+        self,
+        value: str,
+        reason: str,
+        location: SourceLocation | None = None,
+        *,
+        path: tuple[str | int, ...] = (),
+    ) -> None:
         self.value = value
         self.reason = reason
         message = f"remote IP range {value!r} {reason}" if value else reason
-        super().__init__(message, location)
+        super().__init__(message, location, path=path)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import ipaddress
 
 from pydantic import Field, field_validator
 
+from exchange_agent.errors import ConfigError, ConfigErrors
 from exchange_agent.spf import SpfResolver, describe_failures, evaluate_spf
 from exchange_agent.tasks import register
 from exchange_agent.tasks.base import Status, Task, TaskArgs, TaskContext, TaskResult
@@ -31,11 +32,14 @@ class SpfArgs(TaskArgs):
     @classmethod
     def _check_addresses(cls, values: list[str]) -> list[str]:
         # Checked here so that a bad address is a playbook error, not a failure per host.
-        for value in values:
+        errors = []
+        for index, value in enumerate(values):
             try:
                 ipaddress.ip_address(value.strip())
             except ValueError:
-                raise ValueError(f"{value!r} is not an IP address") from None
+                errors.append(ConfigError(f"{value!r} is not an IP address", path=(index,)))
+        if errors:
+            raise ConfigErrors(errors)
         return values
 
 
