@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -26,10 +27,24 @@ from exchange_agent.runner.undo import undo_journal
 @click.option("-C", "--check", is_flag=True, help="Show the statements; send nothing.")
 @click.option("-v", "--verbose", count=True, help="More log detail on stderr.")
 @click.option(
+    "--output",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    envvar="EXCHANGE_AGENT_OUTPUT",
+    help="Report format on stdout.",
+)
+@click.option(
     "--lab-transport", type=click.Choice(["wsman", "inprocess"]), help="How lab hosts are reached."
 )
-def undo(
-    journal: Path, inventory: Path, check: bool, verbose: int, lab_transport: str | None
+def undo(  # noqa: PLR0917  (click passes every option positionally by name)
+    journal: Path,
+    inventory: Path,
+    check: bool,
+    verbose: int,
+    output_format: str,
+    lab_transport: str | None,
 ) -> None:
     """Replay JOURNAL's undo statements, newest first.
 
@@ -43,10 +58,24 @@ def undo(
         sys.exit(fail_config(error))
     for warning in outcome.warnings:
         click.echo(f"WARNING {warning}", err=True)
-    for line in outcome.lines:
-        click.echo(line)
-    if check:
-        click.echo(f"undo: {outcome.planned} statement(s) would be sent (check mode: nothing sent)")
+    if output_format == "json":
+        report = {
+            "journal": str(journal),
+            "check_mode": check,
+            "planned": outcome.planned,
+            "restored": outcome.restored,
+            "failed": outcome.failed,
+            "lines": outcome.lines,
+            "warnings": outcome.warnings,
+        }
+        click.echo(json.dumps(report, indent=2))
     else:
-        click.echo(f"undo: {outcome.restored} restored, {outcome.failed} failed")
+        for line in outcome.lines:
+            click.echo(line)
+        if check:
+            click.echo(
+                f"undo: {outcome.planned} statement(s) would be sent (check mode: nothing sent)"
+            )
+        else:
+            click.echo(f"undo: {outcome.restored} restored, {outcome.failed} failed")
     sys.exit(ExitCode.TASK_FAILED if outcome.failed else ExitCode.OK)
