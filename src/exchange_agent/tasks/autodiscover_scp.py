@@ -11,7 +11,14 @@ from exchange_agent.autodiscover.hostnames import normalise_host
 from exchange_agent.autodiscover.urls import ExchangeVersion
 from exchange_agent.remote.command import Command, Switch
 from exchange_agent.tasks import register
-from exchange_agent.tasks.base import Change, Plan, StateTask, TaskArgs, TaskContext
+from exchange_agent.tasks.base import (
+    Change,
+    Plan,
+    StateTask,
+    TaskArgs,
+    TaskContext,
+    UndoStep,
+)
 
 
 class AutodiscoverScpArgs(TaskArgs):
@@ -94,10 +101,14 @@ class AutodiscoverScpTask(StateTask[AutodiscoverScpArgs, list[ScpState]]):
             plan.changes.append(
                 Change(entry.server, "AutoDiscoverServiceInternalUri", entry.uri, wanted)
             )
+            cmdlet = f"Set-{entry.version.scp_cmdlet_noun}"
             parameters = {
                 "Identity": entry.server,
                 "AutoDiscoverServiceInternalUri": wanted,
                 "Confirm": Switch(False),
             }
-            plan.commands.append(Command(f"Set-{entry.version.scp_cmdlet_noun}", parameters))
+            plan.commands.append(Command(cmdlet, parameters))
+            previous = {"AutoDiscoverServiceInternalUri": entry.uri}
+            restore = Command(cmdlet, {**parameters, **previous})
+            plan.undo.append(UndoStep(entry.server, [restore], previous))
         return plan

@@ -39,17 +39,28 @@ class Change:
     after: Any
 
 
+@dataclass(frozen=True)
+class UndoStep:
+    """The statements that put one object back as it was, and the values they restore."""
+
+    target: str
+    statements: list[Statement]
+    before: dict[str, Any]
+
+
 @dataclass
 class Plan:
     """The difference between current and desired state, and the commands that close it.
 
     ``reason`` explains, for the report, why nothing needs doing when ``changes`` is empty.
+    ``undo`` lists what :meth:`StateTask.apply` journals before it sends the first command.
     """
 
     changes: list[Change] = field(default_factory=list)
     commands: list[Statement] = field(default_factory=list)
     reason: str = ""
     warnings: list[str] = field(default_factory=list)
+    undo: list[UndoStep] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -137,7 +148,12 @@ class StateTask(Task[ArgsT], Generic[ArgsT, StateT]):
         """Compute the changes and commands; a pure function of ``state`` and the arguments."""
 
     def apply(self, ctx: TaskContext, plan: Plan) -> list[str]:
-        """Send the plan's commands and return the warnings Exchange gave."""
+        """Journal the plan's undo steps, send its commands and return Exchange's warnings."""
+        if ctx.journal is not None:
+            for step in plan.undo:
+                ctx.journal.record(
+                    task=self.name, target=step.target, undo=step.statements, before=step.before
+                )
         session = ctx.session(self.endpoints[0])
         warnings: list[str] = []
         for statement in plan.commands:

@@ -11,7 +11,14 @@ from exchange_agent.autodiscover.hostnames import normalise_host
 from exchange_agent.autodiscover.urls import UrlPlan, plan_urls
 from exchange_agent.remote.command import Command, ParameterValue, Switch
 from exchange_agent.tasks import register
-from exchange_agent.tasks.base import Change, Plan, StateTask, TaskArgs, TaskContext
+from exchange_agent.tasks.base import (
+    Change,
+    Plan,
+    StateTask,
+    TaskArgs,
+    TaskContext,
+    UndoStep,
+)
 
 
 class VirtualDirectoriesArgs(TaskArgs):
@@ -46,6 +53,23 @@ class ServerUrls:
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _undo_step(
+    cmdlet: str,
+    identity: str,
+    entry: ServerUrls,
+    key: str,
+    parameters: dict[str, ParameterValue],
+) -> UndoStep:
+    """Return the step that sets the URLs or host names in ``parameters`` back as read."""
+    before: dict[str, ParameterValue] = {
+        name: entry.current.get((key, name))
+        for name in parameters
+        if not name.endswith("ClientsRequireSsl")
+    }
+    restore = Command(cmdlet, {"Identity": identity, **before, "Confirm": Switch(False)})
+    return UndoStep(identity, [restore], dict(before))
 
 
 def _same(before: str | None, after: str | None) -> bool:
@@ -118,10 +142,13 @@ class VirtualDirectoriesTask(StateTask[VirtualDirectoriesArgs, list[ServerUrls]]
                 }
                 parameters = self._differences(plan, entry, identity, wanted)
                 if parameters:
-                    parameters = {"Identity": identity, **parameters, "Confirm": Switch(False)}
+                    cmdlet = f"Set-{directory.kind}VirtualDirectory"
                     plan.commands.append(
-                        Command(f"Set-{directory.kind}VirtualDirectory", parameters)
+                        Command(
+                            cmdlet, {"Identity": identity, **parameters, "Confirm": Switch(False)}
+                        )
                     )
+                    plan.undo.append(_undo_step(cmdlet, identity, entry, identity, parameters))
             self._plan_outlook_anywhere(plan, entry)
         return plan
 
@@ -139,6 +166,11 @@ class VirtualDirectoriesTask(StateTask[VirtualDirectoriesArgs, list[ServerUrls]]
         if "InternalHostname" in parameters:
             parameters["InternalClientsRequireSsl"] = True
         identity = f"{entry.server}\\Rpc (Default Web Site)"
+        # NOTE: undo puts back the host names only, not the previous ClientsRequireSsl values,
+        # which gather does not read.
+        plan.undo.append(
+            _undo_step("Set-OutlookAnywhere", identity, entry, entry.server, parameters)
+        )
         parameters = {"Identity": identity, **parameters, "Confirm": Switch(False)}
         plan.commands.append(Command("Set-OutlookAnywhere", parameters))
 
