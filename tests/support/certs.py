@@ -56,3 +56,40 @@ def make_certificate(
         builder = builder.add_extension(san, critical=False)
     certificate = builder.sign(signer, hashes.SHA256())
     return certificate.public_bytes(serialization.Encoding.DER)
+
+
+CA_NAME = "Contoso Test Root CA"
+
+
+@functools.cache
+def ca_certificate() -> x509.Certificate:
+    """Return the self-signed CA that :func:`issue_pem` signs with."""
+    key = rsa_key(2048, 3)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(CA_NAME))
+        .issuer_name(_name(CA_NAME))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def issue_pem(public_key: rsa.RSAPublicKey, names: list[str], *, days: int = 365) -> bytes:
+    """Issue a certificate for ``public_key`` and return it with the CA as a PEM bundle."""
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(_name(names[0]))
+        .issuer_name(_name(CA_NAME))
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=2))
+        .not_valid_after(NOW + timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+        .sign(rsa_key(2048, 3), hashes.SHA256())
+    )
+    chain = (certificate, ca_certificate())
+    return b"".join(item.public_bytes(serialization.Encoding.PEM) for item in chain)
