@@ -28,8 +28,8 @@ class _NativeSandbox(ImmutableSandboxedEnvironment):
 
 
 def _native_concat(values: list[Any]) -> Any:
-    # Jinja2's own native concat parses a string result as a Python literal, which would turn
-    # the text "007" into 7 and "None" into None; a variable's value is kept as it is.
+    # Jinja2's own native concat parses a string result as a Python literal, so the text "007"
+    # would become 7 and "None" would become None. Here a variable's value is kept as it is.
     if len(values) == 1:
         return values[0]
     return "".join(str(value) for value in values)

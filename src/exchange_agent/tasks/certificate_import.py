@@ -65,7 +65,7 @@ class CertificateImportTask(Task[CertificateImportArgs]):
     certificate of each service and its services are written to the journal first, so that
     ``undo`` can enable it again.
 
-    Only the server that created the request holds its private key. Every other listed server
+    Only the server that created the request has its private key. Every other listed server
     gets a copy: the certificate is exported from the key's server as PKCS #12
     (``Export-ExchangeCertificate -BinaryEncoded -Password``) under a one-time password, sent
     as a SecureString, and imported with ``Import-ExchangeCertificate -FileData -Password``.
@@ -115,7 +115,7 @@ class CertificateImportTask(Task[CertificateImportArgs]):
         if not ctx.check_mode:
             wanted: set[str] = set(args.services)
             exports: dict[str, tuple[bytes, Secret]] = {}
-            # Servers that hold the key go first, so that the copies can be exported from them.
+            # Servers that have the key go first, so that the copies can be exported from them.
             for plan in sorted(plans, key=lambda item: item.copy_from is not None):
                 if not plan.statements and plan.copy_from is None:
                     continue
@@ -211,7 +211,7 @@ class CertificateImportTask(Task[CertificateImportArgs]):
 
 @dataclass
 class _ServerPlan:
-    """What one server needs: statements known now, and whether the key comes from elsewhere.
+    """The plan of one server: statements known now, and whether the key comes from elsewhere.
 
     ``key_exportable`` is None when the server has no key for the certificate (neither a
     pending request nor an installed copy with its key), else whether the key can be exported.
@@ -226,7 +226,7 @@ class _ServerPlan:
     copy_from: str | None = None
 
     def rendered(self) -> list[str]:
-        """The commands as text, the copy from another server included."""
+        """Return the commands as text, the copy from another server included."""
         commands = [str(statement) for statement in self.statements]
         if self.copy_from is not None:
             commands[:0] = [
@@ -242,7 +242,7 @@ def _choose_sources(plans: list[_ServerPlan], thumbprint: str) -> None:
     """Name, for each server without the key, the server its PKCS #12 copy is exported from.
 
     Raises:
-        TaskError: No listed server holds the key, or the key cannot be exported.
+        TaskError: No listed server has the key, or the key cannot be exported.
     """
     targets = [plan for plan in plans if plan.needs_copy]
     if not targets:
@@ -252,7 +252,7 @@ def _choose_sources(plans: list[_ServerPlan], thumbprint: str) -> None:
     if not holders:
         raise TaskError(
             f"{names} has no pending request for the key of {thumbprint}, and no other listed "
-            "server holds that key, so Exchange would install the certificate without its "
+            "server has that key, so Exchange would install the certificate without its "
             "private key; add the server that created the request to servers"
         )
     source = next((plan for plan in holders if plan.key_exportable), None)
