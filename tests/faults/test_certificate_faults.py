@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
-from test_main_job_faults import FAULTS, PASSWORD, write_inventory
+from test_main_job_faults import FAULTS, PASSWORD, first_run_problems, write_inventory
 
 from exchange_agent.cli import cli
 from exchange_agent.lab.clock import Clock
@@ -127,12 +127,7 @@ def test_every_request_can_fail(
             first = run("run", str(INSTALL), "-i", inventory, "-e", EXTRA)
             tried += 1
             where = f"{fault}@{point}"
-            if first.exit_code not in (0, 2, 4):
-                problems.append(f"{where}: exit {first.exit_code}: {first.output[-300:]}")
-            if "Traceback" in first.output:
-                problems.append(f"{where}: traceback in output")
-            if server.open_shells() != 0:
-                problems.append(f"{where}: {server.open_shells()} shell(s) left open")
+            problems += first_run_problems(where, first, server)
             server.knobs.reset()
 
             moved = [s for s in SERVERS if certificates(engine, s)[old] != "IIS, SMTP"]

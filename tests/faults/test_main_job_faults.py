@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from exchange_agent.cli import cli
 from exchange_agent.lab.clock import Clock
@@ -69,6 +69,18 @@ def count_requests(tmp_path: Path, action: str = "requests") -> int:
         return server.knobs.counters()[action]
 
 
+def first_run_problems(where: str, first: Result, server: LabServer) -> list[str]:
+    """Return what is wrong with a run that met a fault: its status, output and open shells."""
+    problems = []
+    if first.exit_code not in (0, 2, 4):
+        problems.append(f"{where}: exit {first.exit_code}: {first.output[-300:]}")
+    if "Traceback" in first.output:
+        problems.append(f"{where}: traceback in output")
+    if server.open_shells() != 0:
+        problems.append(f"{where}: {server.open_shells()} shell(s) left open")
+    return problems
+
+
 FAULTS = {
     "drop": lambda knobs, skip: knobs.drop_next(skip=skip),
     "http500": lambda knobs, skip: _after(knobs, skip, lambda: knobs.status_next(500)),
@@ -105,12 +117,7 @@ def test_every_request_can_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             FAULTS[fault](server.knobs, point)
             first = run(inventory)
             tried += 1
-            if first.exit_code not in (0, 2, 4):
-                problems.append(f"{fault}@{point}: exit {first.exit_code}: {first.output[-300:]}")
-            if "Traceback" in first.output:
-                problems.append(f"{fault}@{point}: traceback in output")
-            if server.open_shells() != 0:
-                problems.append(f"{fault}@{point}: {server.open_shells()} shell(s) left open")
+            problems += first_run_problems(f"{fault}@{point}", first, server)
             server.knobs.reset()
             second = run(inventory)
             if second.exit_code != 0:

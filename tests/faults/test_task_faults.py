@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from test_main_job_faults import FAULTS, PASSWORD, write_inventory
+from test_main_job_faults import FAULTS, PASSWORD, first_run_problems, write_inventory
 
 from exchange_agent.cli import cli
 from exchange_agent.lab.clock import Clock
@@ -61,18 +61,6 @@ def count_requests(tmp_path: Path, playbook: Path) -> int:
         result = run("run", str(playbook), "-i", str(write_inventory(tmp_path, server)))
         assert result.exit_code == 0, result.output
         return server.knobs.counters()["requests"]
-
-
-def first_run_problems(where: str, first: Result, server: LabServer) -> list[str]:
-    """Return what is wrong with a run that met a fault: its status, output and open shells."""
-    problems = []
-    if first.exit_code not in (0, 2, 4):
-        problems.append(f"{where}: exit {first.exit_code}: {first.output[-300:]}")
-    if "Traceback" in first.output:
-        problems.append(f"{where}: traceback in output")
-    if server.open_shells() != 0:
-        problems.append(f"{where}: {server.open_shells()} shell(s) left open")
-    return problems
 
 
 @pytest.mark.parametrize(("name", "fault"), CASES)

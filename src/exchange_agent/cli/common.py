@@ -1,9 +1,10 @@
-"""Helpers shared by commands: turning configuration errors into exit 5 with clear text."""
+"""Helpers shared by commands: configuration errors as exit 5, and the --output option."""
 
 from __future__ import annotations
 
 import sys
 
+import click
 from rich.console import Console
 from rich.markup import escape
 
@@ -20,3 +21,15 @@ def fail_config(error: ConfigError) -> int:
     console.print("nothing was applied", style="dim")
     sys.stderr.flush()
     return ExitCode.INVALID_INPUT
+
+
+#: The report format of ``run`` and ``undo``: text for people, JSON for runbook platforms.
+OUTPUT_OPTION = click.option(
+    "--output",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    envvar="EXCHANGE_AGENT_OUTPUT",
+    help="Report format on stdout.",
+)

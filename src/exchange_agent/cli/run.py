@@ -11,7 +11,7 @@ from types import FrameType
 import click
 from rich.console import Console
 
-from exchange_agent.cli.common import fail_config
+from exchange_agent.cli.common import OUTPUT_OPTION, fail_config
 from exchange_agent.config import parse_extra_vars
 from exchange_agent.errors import ConfigError
 from exchange_agent.output import configure_logging, exit_code, print_report
@@ -87,15 +87,7 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
     help="Variables: name=value, @file.yml or a JSON object; highest precedence.",
 )
 @click.option("-v", "--verbose", count=True, help="More log detail on stderr (-v to -vvvv).")
-@click.option(
-    "--output",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    envvar="EXCHANGE_AGENT_OUTPUT",
-    help="Report format on stdout.",
-)
+@OUTPUT_OPTION
 @click.option(
     "--log-format",
     type=click.Choice(["console", "json"]),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from exchange_agent.cli.common import fail_config
+from exchange_agent.cli.common import OUTPUT_OPTION, fail_config
 from exchange_agent.errors import ConfigError
 from exchange_agent.output import configure_logging
 from exchange_agent.output.exitcodes import ExitCode
@@ -26,15 +26,7 @@ from exchange_agent.runner.undo import undo_journal
 )
 @click.option("-C", "--check", is_flag=True, help="Show the statements; send nothing.")
 @click.option("-v", "--verbose", count=True, help="More log detail on stderr.")
-@click.option(
-    "--output",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    envvar="EXCHANGE_AGENT_OUTPUT",
-    help="Report format on stdout.",
-)
+@OUTPUT_OPTION
 @click.option(
     "--lab-transport", type=click.Choice(["wsman", "inprocess"]), help="How lab hosts are reached."
 )
