@@ -40,4 +40,17 @@ def configure_logging(verbosity: int = 0, log_format: LogFormat | None = None) -
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    quiet_transport_loggers(debug=verbosity >= 4)
+    # The transport libraries log through the standard library; render their records like the
+    # rest, on the stderr of this call.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+        )
+    )
+    quiet_transport_loggers(debug=verbosity >= 4, handler=handler)

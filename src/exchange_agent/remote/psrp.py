@@ -88,14 +88,19 @@ _ERROR_CATEGORIES = (
 )
 
 
-def quiet_transport_loggers(debug: bool = False) -> None:
+def quiet_transport_loggers(debug: bool = False, handler: logging.Handler | None = None) -> None:
     """Hold the pypsrp, urllib3, requests and spnego loggers at WARNING unless ``debug``.
 
-    pypsrp logs whole SOAP messages, including parameter values, at DEBUG and INFO.
+    pypsrp logs whole SOAP messages, including parameter values, at DEBUG and INFO. With a
+    ``handler``, their records go to it alone instead of to the root logger's handlers.
     """
     level = logging.DEBUG if debug else logging.WARNING
     for name in _TRANSPORT_LOGGERS:
-        logging.getLogger(name).setLevel(level)
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        if handler is not None:
+            logger.handlers = [handler]
+            logger.propagate = False
 
 
 class FastSerializer(Serializer):
@@ -198,7 +203,6 @@ class PsrpSession:
         retry_attempts: Maximum attempts of a read that fails with a transient transport error.
         retry_wait: Seconds that scale the jittered exponential wait between attempts; a wait
             is at most 16 times this.
-        transport_debug: Keep pypsrp's and the HTTP libraries' DEBUG logging.
     """
 
     def __init__(
@@ -208,7 +212,6 @@ class PsrpSession:
         *,
         retry_attempts: int = 3,
         retry_wait: float = 0.5,
-        transport_debug: bool = False,
     ) -> None:
         self._host = host
         self._settings = settings
@@ -218,7 +221,6 @@ class PsrpSession:
         self._opened: set[int] = set()
         self._lock = threading.Lock()
         self._closed = False
-        quiet_transport_loggers(transport_debug)
 
     @property
     def host(self) -> str:
