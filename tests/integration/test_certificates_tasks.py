@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -403,9 +404,21 @@ def test_import_unreadable_file_rejected(lab: Lab, tmp_path: Path) -> None:
         CertificateImportTask(missing).run(lab.context())
 
 
-def test_copy_travels_over_real_psrp(tmp_path: Path) -> None:
-    """The one-time password reaches the server as a SecureString through pypsrp and psrpcore."""
+def test_copy_travels_over_real_psrp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys
+) -> None:
+    """The one-time password reaches the server as a SecureString through pypsrp and psrpcore.
+
+    It is made known here and searched for in every log record at DEBUG, in everything printed,
+    in the journal and in the result: it must appear nowhere.
+    """
     from pydantic import SecretStr
+
+    one_time = "one-time-pfx-password-5e0b"
+    monkeypatch.setattr(
+        "exchange_agent.tasks.certificate_import.secrets.token_urlsafe", lambda size: one_time
+    )
+    caplog.set_level(logging.DEBUG)
 
     from exchange_agent.lab.server import LabServer
     from exchange_agent.remote.psrp import PsrpSession
@@ -423,9 +436,8 @@ def test_copy_travels_over_real_psrp(tmp_path: Path) -> None:
             password=SecretStr("wire-pw-1"),
         )
         session = PsrpSession("ex01", settings)
-        context = TaskContext(
-            "ex01", False, False, {}, lambda endpoint: session, RecordingJournal()
-        )
+        journal = RecordingJournal()
+        context = TaskContext("ex01", False, False, {}, lambda endpoint: session, journal)
         try:
             path = tmp_path / "mail.req"
             names = ["mail.contoso.com"]
@@ -447,3 +459,9 @@ def test_copy_travels_over_real_psrp(tmp_path: Path) -> None:
     (copy,) = [c for c in copies if c["Thumbprint"] == result.data["thumbprint"]]
     assert copy["HasPrivateKey"] is True
     assert copy["Services"] == "IIS, SMTP"
+    # The export ran with the known password, which then appears nowhere.
+    assert any("Export-ExchangeCertificate" in command for command in result.commands)
+    assert caplog.records
+    printed = capsys.readouterr()
+    for text in (caplog.text, printed.out, printed.err, repr(result), repr(journal.entries)):
+        assert one_time not in text
