@@ -125,6 +125,8 @@ def test_journal_records_previous_groups_and_undo_restores(invoke, state_dir: Pa
     undone = invoke("undo", str(journal), "-i", str(LAB_INVENTORY), "--lab-transport", "inprocess")
     assert undone.exit_code == 0, undone.output
     assert "1 restored, 0 failed" in undone.stdout
+    assert "restart the transport service" in undone.stderr
+    assert "MSExchangeFrontEndTransport" in undone.stderr
 
     rerun = report(run_json(invoke, "--check"))
     assert rerun["stats"]["ex01"]["changed"] == 2
@@ -155,6 +157,7 @@ def test_undo_check_counts_statements(invoke):
     assert result.exit_code == 0, result.output
     assert "would run on ex01 receive_connector" in result.stdout
     assert "undo: 1 statement(s) would be sent (check mode: nothing sent)" in result.stdout
+    assert "undo would restore receive connector settings on ex01" in result.stderr
 
 
 def test_text_report_gives_copyable_undo_command(invoke):

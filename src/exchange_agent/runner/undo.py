@@ -7,7 +7,7 @@ from pathlib import Path
 
 from exchange_agent.config import load_inventory
 from exchange_agent.errors import ConfigError
-from exchange_agent.journal import iter_reversed, read_journal
+from exchange_agent.journal import JournalEntry, iter_reversed, read_journal
 from exchange_agent.remote.connections import HostConnections
 from exchange_agent.remote.errors import RemoteError
 from exchange_agent.runner.lab import (
@@ -82,4 +82,21 @@ def undo_journal(
             item.close_all()
         if lab is not None and not check:
             lab.stop()
+    outcome.warnings += _restart_reminders(entries, check=check)
     return outcome
+
+
+# Tasks whose changes the playbooks follow with a transport restart.
+_CONNECTOR_TASKS = frozenset({"receive_connector", "relay_connector"})
+
+
+def _restart_reminders(entries: list[JournalEntry], *, check: bool) -> list[str]:
+    """Return one reminder per host whose receive connectors undo restores (or would)."""
+    hosts = dict.fromkeys(entry.host for entry in entries if entry.task in _CONNECTOR_TASKS)
+    verb = "would restore" if check else "restored"
+    return [
+        f"undo {verb} receive connector settings on {host}; restart the transport service "
+        "that runs them (MSExchangeFrontEndTransport, or MSExchangeTransport on Exchange 2010) "
+        "as the playbook's handler did, so that Exchange applies them"
+        for host in hosts
+    ]
