@@ -83,7 +83,10 @@ def prepare(workdir: Path, inventory: str) -> None:
     result = run("run", str(REQUEST), "-i", inventory)
     assert result.exit_code == 0, result.output
     request = x509.load_pem_x509_csr((workdir / "requests" / f"{NAMES[0]}.req").read_bytes())
-    chain = x509.load_pem_x509_certificates(issue_pem(request.public_key(), NAMES))
+    san = request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    names = san.get_values_for_type(x509.DNSName)
+    assert names[: len(NAMES)] == NAMES
+    chain = x509.load_pem_x509_certificates(issue_pem(request.public_key(), names))
     issued = workdir / "issued" / f"{NAMES[0]}.p7b"
     issued.parent.mkdir(exist_ok=True)
     issued.write_bytes(pkcs7.serialize_certificates(chain, serialization.Encoding.DER))

@@ -12,6 +12,7 @@ from exchange_agent.journal import Journal
 from exchange_agent.lab.clock import ManualClock
 from exchange_agent.lab.engine import LabEngine
 from exchange_agent.lab.generate import generate_organization
+from exchange_agent.lab.state import open_lab
 from exchange_agent.remote.inprocess import InProcessSession
 from exchange_agent.tasks.base import TaskContext
 from exchange_agent.tasks.email_domain.plan import is_in_domain
@@ -65,3 +66,36 @@ def test_playbook_cleans_generated_organization(tmp_path: Path) -> None:
     assert "fabrikam.com" not in [d.domain_name for d in org.accepted_domains]
     near_misses = [a for r in org.recipients for a in r.email_addresses if "@notfabrikam.com" in a]
     assert near_misses
+
+
+def test_playbook_keeps_contact_external_address(tmp_path: Path) -> None:
+    # In the default lab, fabrikam.com is an accepted domain on its way out, and also the
+    # external address of a mail contact, which the removal must leave alone.
+    org = open_lab()
+    engine = LabEngine(org, clock=ManualClock())
+    session = InProcessSession("ex01", engine)
+    ctx = TaskContext(
+        host="ex01",
+        check_mode=False,
+        diff=False,
+        vars={},
+        open_session=lambda endpoint: session,
+        journal=Journal(tmp_path / "journal.jsonl", "run"),
+    )
+    result = RemoveEmailDomainTask(RemoveEmailDomainArgs(**_arguments())).run(ctx)
+
+    assert result.status == "changed", result.message
+    kept = [w for w in result.warnings if w.startswith("Fabrikam Support: kept")]
+    assert kept == [
+        "Fabrikam Support: kept SMTP:support@fabrikam.com, its external address: mail to this "
+        "MailContact is delivered there"
+    ]
+    (contact,) = [r for r in org.recipients if r.name == "Fabrikam Support"]
+    assert contact.email_addresses == ["SMTP:support@fabrikam.com"]
+    assert "fabrikam.com" not in [d.domain_name for d in org.accepted_domains]
+    others = [r.name for r in org.recipients if r.name != "Fabrikam Support"]
+    for recipient in org.recipients:
+        if recipient.name in others:
+            assert not any("fabrikam.com" in a for a in recipient.email_addresses)
+    # A second run changes nothing and still keeps the contact.
+    assert RemoveEmailDomainTask(RemoveEmailDomainArgs(**_arguments())).run(ctx).status == "ok"

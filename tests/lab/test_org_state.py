@@ -39,7 +39,11 @@ def test_default_seed_contents() -> None:
     assert [s.name for s in org.servers] == ["EX01"]
     assert len(org.receive_connectors) == 5
     assert org.accepted_domains[0].default is True
-    assert org.email_address_policies[0].enabled_email_address_templates == ["SMTP:@contoso.com"]
+    assert [d.domain_name for d in org.accepted_domains] == ["contoso.com", "fabrikam.com"]
+    assert org.email_address_policies[0].enabled_email_address_templates == [
+        "SMTP:@contoso.com",
+        "smtp:@fabrikam.com",
+    ]
     assert org.recipients[1].primary_smtp_address == "jsmith@contoso.com"
     names = {s.name for s in org.services["EX01"]}
     assert {

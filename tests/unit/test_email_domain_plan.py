@@ -330,3 +330,34 @@ def test_accepted_domain_default_is_rejected() -> None:
     domains = [AcceptedDomainFact("Contoso", "contoso.com", default=True)]
     with pytest.raises(EmailDomainPlanError, match="make another accepted domain the default"):
         check_accepted_domain_removal(domains, "contoso.com")
+
+
+def test_contact_external_address_is_kept() -> None:
+    # A mail contact's external address is where its mail goes; removing the domain from the
+    # organization must not cut the contact off.
+    addresses = ["SMTP:support@fabrikam.com", "smtp:fabrikamsupport@fabrikam.com"]
+
+    plan = plan_recipient(addresses, "fabrikam.com", external_address="SMTP:Support@Fabrikam.com")
+
+    assert plan.kept == ("SMTP:support@fabrikam.com",)
+    assert plan.remove == ("smtp:fabrikamsupport@fabrikam.com",)
+    assert plan.after == ("SMTP:support@fabrikam.com",)
+    assert plan.new_primary is None
+
+
+def test_only_external_address_in_domain_is_no_change() -> None:
+    plan = plan_recipient(
+        ["SMTP:support@fabrikam.com"], "fabrikam.com", external_address="support@fabrikam.com"
+    )
+
+    assert not plan.changed
+    assert plan.kept == ("SMTP:support@fabrikam.com",)
+
+
+def test_external_address_elsewhere_changes_nothing_else() -> None:
+    addresses = ["SMTP:partner1@example.net", "smtp:partner1@fabrikam.com"]
+
+    plan = plan_recipient(addresses, "fabrikam.com", external_address="SMTP:partner1@example.net")
+
+    assert plan.kept == ()
+    assert plan.remove == ("smtp:partner1@fabrikam.com",)

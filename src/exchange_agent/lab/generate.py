@@ -88,6 +88,9 @@ def generate_organization(
                 email_address_policy_enabled=addresses[0] == f"SMTP:{alias}@{home_domain}",
                 distinguished_name=f"CN={alias},OU=Users,DC=contoso,DC=com",
                 guid=_guid(rng),
+                external_email_address=(
+                    f"SMTP:{alias}@example.net" if details in ("MailContact", "MailUser") else None
+                ),
             )
         )
     return org

@@ -145,7 +145,8 @@ class Recipient:
     """A mail recipient of any type (mailbox, mail user, contact, group).
 
     ``email_addresses`` contains proxy addresses with their prefix; the one whose prefix is upper
-    case ``SMTP:`` is the primary SMTP address.
+    case ``SMTP:`` is the primary SMTP address. Mail contacts and mail users also have an
+    ``external_email_address`` (``SMTP:`` prefixed), where their mail is delivered.
     """
 
     name: str
@@ -157,6 +158,7 @@ class Recipient:
     display_name: str = ""
     distinguished_name: str = ""
     guid: str = field(default_factory=new_guid)
+    external_email_address: str | None = None
 
     @property
     def primary_smtp_address(self) -> str | None:

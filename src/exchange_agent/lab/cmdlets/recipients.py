@@ -87,6 +87,7 @@ def render_recipient(recipient: Recipient) -> LabObject:
             "EmailAddressPolicyEnabled": recipient.email_address_policy_enabled,
             "DistinguishedName": recipient.distinguished_name,
             "Guid": recipient.guid,
+            "ExternalEmailAddress": recipient.external_email_address,
         },
     )
 

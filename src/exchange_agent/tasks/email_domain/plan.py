@@ -84,6 +84,8 @@ class RecipientPlan:
         remove: Proxy addresses to send in ``@{Remove=...}``, spelled as gathered.
         new_primary: The new primary (``SMTP:`` prefixed) when the primary changes, else None.
         problem: Why the recipient is left unchanged despite carrying the domain, else None.
+        kept: Proxies in the domain that stay because they are the recipient's external
+            address, where a mail contact's or mail user's mail goes.
     """
 
     before: tuple[str, ...]
@@ -91,6 +93,7 @@ class RecipientPlan:
     remove: tuple[str, ...]
     new_primary: str | None = None
     problem: str | None = None
+    kept: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -239,6 +242,7 @@ def plan_recipient(
     alias: str = "",
     given_name: str = "",
     surname: str = "",
+    external_address: str | None = None,
 ) -> RecipientPlan:
     """Plan the removal of ``domain`` from one recipient's ``EmailAddresses``.
 
@@ -250,6 +254,9 @@ def plan_recipient(
         alias: The recipient's alias, for ``%m`` in a primary template.
         given_name: The given name, for ``%g``.
         surname: The surname, for ``%s``.
+        external_address: The ``ExternalEmailAddress`` of a mail contact or mail user, with or
+            without its ``SMTP:`` prefix. It is never removed: it is where the recipient's mail
+            is delivered, in a domain the organization does not host.
 
     Returns:
         The plan. ``problem`` is set, and nothing changes, when the primary is in the domain
@@ -260,17 +267,22 @@ def plan_recipient(
             the rule built is itself in the domain.
     """
     before = tuple(addresses)
-    remove = tuple(p for p in before if is_in_domain(p, domain, include_non_smtp=include_non_smtp))
+    # ExternalEmailAddress is the target address, where mail to the recipient is delivered
+    # (Microsoft Learn, New-MailContact and New-MailUser).
+    target = split_proxy(external_address)[1].lower() if external_address else None
+    found = [p for p in before if is_in_domain(p, domain, include_non_smtp=include_non_smtp)]
+    kept = tuple(p for p in found if _is_smtp(p) and split_proxy(p)[1].lower() == target)
+    remove = tuple(p for p in found if p not in kept)
     if not remove:
-        return RecipientPlan(before=before, after=before, remove=())
+        return RecipientPlan(before=before, after=before, remove=(), kept=kept)
 
     remaining = [p for p in before if p not in remove]
     if not any(_is_primary(p) for p in remove):
-        return RecipientPlan(before=before, after=tuple(remaining), remove=remove)
+        return RecipientPlan(before=before, after=tuple(remaining), remove=remove, kept=kept)
 
     value, problem = _choose_primary(remaining, rule, alias, given_name, surname)
     if value is None:
-        return RecipientPlan(before=before, after=before, remove=remove, problem=problem)
+        return RecipientPlan(before=before, after=before, remove=remove, problem=problem, kept=kept)
     if address_domain(value) == domain:
         raise EmailDomainPlanError(
             f"the primary rule produced {value!r}, which is in the domain being removed; "
@@ -284,7 +296,9 @@ def plan_recipient(
         p for p in remaining if not (_is_smtp(p) and split_proxy(p)[1].lower() == value.lower())
     ]
     after.insert(0, new_primary)
-    return RecipientPlan(before=before, after=tuple(after), remove=remove, new_primary=new_primary)
+    return RecipientPlan(
+        before=before, after=tuple(after), remove=remove, new_primary=new_primary, kept=kept
+    )
 
 
 def plan_policy(

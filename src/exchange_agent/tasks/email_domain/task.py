@@ -51,6 +51,7 @@ RECIPIENT_PROPERTIES = (
     "EmailAddresses",
     "PrimarySmtpAddress",
     "EmailAddressPolicyEnabled",
+    "ExternalEmailAddress",
 )
 
 Step = Literal["policies", "accepted_domain", "recipients"]
@@ -313,9 +314,8 @@ def write_session_factory(session: Session) -> Callable[[], Session] | None:
     """
     if isinstance(session, PsrpSession):
         settings = session.settings
-        # NOTE: the extra sessions use PsrpSession's default retry options, and their
-        # constructor sets the transport loggers back to WARNING even when transport debugging
-        # was requested, because PsrpSession exposes neither option.
+        # NOTE: the extra sessions use PsrpSession's default retry options, because the
+        # session does not expose the ones it was made with.
         return lambda: PsrpSession(session.host, settings)
     return None
 
@@ -553,7 +553,15 @@ class RemoveEmailDomainTask(Task[RemoveEmailDomainArgs]):
             rule=self.args.rule,
             include_non_smtp=self.args.include_non_smtp,
             alias=str(recipient.get("Alias") or ""),
+            external_address=_external(recipient),
         )
+        if plan.kept:
+            report.add_warnings(
+                [
+                    f"{name}: kept {', '.join(plan.kept)}, its external address: mail to this "
+                    f"{recipient.get('RecipientTypeDetails')} is delivered there"
+                ]
+            )
         if plan.problem is not None:
             report.add_problem(f"{name}: {plan.problem}")
             return None
@@ -635,6 +643,7 @@ class RemoveEmailDomainTask(Task[RemoveEmailDomainArgs]):
                 rule=self.args.rule,
                 include_non_smtp=self.args.include_non_smtp,
                 alias=str(recipient.get("Alias") or ""),
+                external_address=_external(recipient),
             )
             if plan.changed:
                 report.add_problem(
@@ -642,6 +651,12 @@ class RemoveEmailDomainTask(Task[RemoveEmailDomainArgs]):
                     "write; an email address policy probably still names the domain, so run "
                     "the 'policies' step first"
                 )
+
+
+def _external(recipient: ExObject) -> str | None:
+    """Return the ExternalEmailAddress of a mail contact or mail user, else None."""
+    value = recipient.get("ExternalEmailAddress")
+    return str(value) if value else None
 
 
 def _read(session: Session, ctx: TaskContext, command: Command) -> list[ExObject]:
