@@ -41,3 +41,42 @@ def test_kerberos_needs_a_keytab(tmp_path: Path):
     )
     assert result.returncode == 5
     assert "--auth kerberos needs --keytab" in result.stderr
+
+
+def test_state_in_use_by_serve_is_refused(tmp_path: Path, invoke, monkeypatch):
+    # While lab serve has the state loaded, a run or a second serve on the same state would
+    # have its changes overwritten when serve stops and saves; both are refused instead.
+    monkeypatch.setenv("EXCHANGE_AGENT_STATE_DIR", str(tmp_path))
+    root = Path(__file__).resolve().parents[2]
+    playbook = str(root / "playbooks" / "anonymous-relay.yml")
+    inventory = str(root / "inventory" / "lab.yml")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exchange_agent", "lab", "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "EXCHANGE_AGENT_STATE_DIR": str(tmp_path)},
+    )
+    try:
+        assert process.stdout.readline().startswith("Exchange endpoint:")
+        run = invoke("run", playbook, "-i", inventory, "--lab-transport", "inprocess")
+        second = subprocess.run(
+            [sys.executable, "-m", "exchange_agent", "lab", "serve"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "EXCHANGE_AGENT_STATE_DIR": str(tmp_path)},
+            timeout=60,
+            check=False,
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+
+    assert run.exit_code == 5
+    assert f"in use by pid {process.pid} (exchange-agent lab serve)" in run.stderr
+    assert "nothing was applied" in run.stderr
+    assert second.returncode == 5
+    assert f"in use by pid {process.pid}" in second.stderr
+    # Once serve has stopped, the state is free again.
+    after = invoke("run", playbook, "-i", inventory, "--lab-transport", "inprocess")
+    assert after.exit_code == 0, after.output

@@ -11,8 +11,10 @@ from typing import Literal, cast
 
 import click
 
+from exchange_agent.cli.common import fail_config
+from exchange_agent.errors import ConfigError
 from exchange_agent.lab.engine import LabEngine
-from exchange_agent.lab.state import default_state_file, open_lab, save
+from exchange_agent.lab.state import StateLock, default_state_file, open_lab, save
 from exchange_agent.runner.lab import lab_credentials, server_available
 
 
@@ -71,9 +73,23 @@ def serve(  # noqa: PLR0917
     if not server_available():
         click.echo("the lab's WinRM server is not part of this installation", err=True)
         sys.exit(1)
+    state_file = state or default_state_file()
+    lock = StateLock(state_file, owner="exchange-agent lab serve")
+    try:
+        lock.acquire()
+    except ConfigError as error:
+        sys.exit(fail_config(error))
+    try:
+        _serve(seed, state_file, port, tls, auth, keytab)
+    finally:
+        lock.release()
+
+
+def _serve(  # noqa: PLR0917
+    seed: Path | None, state_file: Path, port: int, tls: bool, auth: str, keytab: Path | None
+) -> None:
     from exchange_agent.lab.server import LabServer  # noqa: PLC0415
 
-    state_file = state or default_state_file()
     org = open_lab(seed, state_file)
     user, password = lab_credentials()
     try:

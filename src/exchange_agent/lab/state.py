@@ -7,6 +7,7 @@ atomically after a run so the next run (another CLI process) reads its changes.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -20,7 +21,15 @@ from ruamel.yaml.error import YAMLError
 from exchange_agent.errors import ConfigError, SourceLocation
 from exchange_agent.lab.org import BEFORE_SAVE, Organization, from_dict, to_dict
 
-__all__ = ["default_seed", "default_state_file", "load_seed", "open_lab", "save", "state_dir"]
+__all__ = [
+    "StateLock",
+    "default_seed",
+    "default_state_file",
+    "load_seed",
+    "open_lab",
+    "save",
+    "state_dir",
+]
 
 _STATE_VERSION = 1
 
@@ -129,3 +138,53 @@ def _organization(data: Any, path: Path) -> Organization:
 
 def _where(path: Path, line: int | None = None, column: int | None = None) -> SourceLocation:
     return SourceLocation(str(path), line, column)
+
+
+class StateLock:
+    """An exclusive lock on a lab state file, held while a process has the organization loaded.
+
+    A lab loads the state when it starts and writes it back when it stops, so two labs on one
+    file would each overwrite the other's changes. The lock lives in ``<state>.lock``, which
+    names the process that holds it.
+    """
+
+    def __init__(self, state_file: Path, owner: str = "exchange-agent") -> None:
+        self.path = state_file.with_name(state_file.name + ".lock")
+        self.owner = owner
+        self._handle: Any = None
+
+    def acquire(self) -> None:
+        """Take the lock, or fail at once.
+
+        Raises:
+            ConfigError: Another process has the state loaded; the message names it.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            state = self.path.with_suffix("")
+            raise ConfigError(
+                f"the lab state {state} is in use by {holder}; stop that process first, or "
+                "give this one its own state (EXCHANGE_AGENT_STATE_DIR, or state: in the "
+                "inventory's lab settings)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} ({self.owner})\n")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        """Give the lock up; the lock file stays, empty."""
+        if self._handle is None:
+            return
+        self._handle.seek(0)
+        self._handle.truncate()
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
+        self._handle = None

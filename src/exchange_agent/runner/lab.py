@@ -16,7 +16,7 @@ from exchange_agent.errors import ConfigError
 from exchange_agent.lab.clock import Clock
 from exchange_agent.lab.engine import LabEngine
 from exchange_agent.lab.org import Organization
-from exchange_agent.lab.state import default_state_file, open_lab, save
+from exchange_agent.lab.state import StateLock, default_state_file, open_lab, save
 from exchange_agent.remote.connections import HostConnections
 from exchange_agent.remote.session import EndpointKind, Session
 from exchange_agent.remote.settings import EndpointSettings
@@ -110,10 +110,20 @@ class EmbeddedLab:
         self.org: Organization | None = None
         self.engine: LabEngine | None = None
         self._server: Any = None
+        self._lock = StateLock(self.state_file)
 
     def start(self) -> None:
-        """Load the organization and, for the wsman transport, start the loopback server."""
-        self.org = open_lab(self.seed, self.state_file)
+        """Lock and load the organization and, for wsman, start the loopback server.
+
+        Raises:
+            ConfigError: Another process has the same state loaded.
+        """
+        self._lock.acquire()
+        try:
+            self.org = open_lab(self.seed, self.state_file)
+        except BaseException:
+            self._lock.release()
+            raise
         self.engine = LabEngine(self.org, clock=Clock(speed=lab_clock_speed()))
         if self.transport == "wsman":
             from exchange_agent.lab.server import LabServer  # noqa: PLC0415
@@ -126,12 +136,15 @@ class EmbeddedLab:
             log.info("lab.started", url=self._server.exchange_url, state=str(self.state_file))
 
     def stop(self) -> None:
-        """Stop the server and save the organization."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-        if self.org is not None:
-            save(self.org, self.state_file)
+        """Stop the server, save the organization and unlock it."""
+        try:
+            if self._server is not None:
+                self._server.stop()
+                self._server = None
+            if self.org is not None:
+                save(self.org, self.state_file)
+        finally:
+            self._lock.release()
 
     def session_factory(self, host: HostConfig) -> Callable[[str, EndpointSettings], Session]:
         """Return the session factory for ``host``'s endpoints."""
