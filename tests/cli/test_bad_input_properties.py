@@ -127,6 +127,8 @@ BAD_RANGES = st.one_of(
     # Public internet addresses, refused without allow_public_ranges.
     st.ip_addresses(v=4).filter(lambda address: address.is_global).map(str),
     st.ip_addresses(v=6).filter(lambda address: address.is_global).map(str),
+    # A CIDR block written with a device's address: host bits set.
+    st.builds("10.0.5.{}/28".format, OCTET.filter(lambda octet: octet % 16 != 0)),
     # Private ranges wider than /24, refused without allow_broad_ranges.
     st.builds("10.{}.0.0/{}".format, OCTET, st.integers(8, 23)),
     st.builds("192.168.0.0/{}".format, st.integers(16, 23)),

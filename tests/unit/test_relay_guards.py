@@ -95,3 +95,18 @@ def test_all_errors_reported_together() -> None:
     assert len(errors) == 2
     assert all(error.location == location for error in errors)
     assert str(errors[0]).startswith("playbook.yml:6")
+
+
+@pytest.mark.parametrize(
+    ("value", "block", "address"),
+    [("10.0.5.7/28", "10.0.5.0/28", "10.0.5.7"), ("fd00::5/120", "fd00::/120", "fd00::5")],
+)
+def test_cidr_with_host_bits_rejected(value: str, block: str, address: str) -> None:
+    # 10.0.5.7/28 reads like one printer but relays for the whole block.
+    [message] = _messages([value])
+    assert "has host bits set, so it means the " in message
+    assert f"write {block} for the block or {address} for one device" in message
+
+
+def test_cidr_without_host_bits_accepted() -> None:
+    assert check_relay_ranges(["10.0.5.16/28"])[0].size == 16

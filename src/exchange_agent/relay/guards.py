@@ -8,6 +8,7 @@ missing list must never fall back to a default.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,6 +76,7 @@ def _family_name(item: IPRange) -> str:
 
 
 def _check_one(item: IPRange, policy: RangePolicy, location: SourceLocation | None) -> None:
+    _check_host_bits(item, location)
     if item.covers_family():
         raise RemoteIPRangeError(
             item.text,
@@ -100,6 +102,23 @@ def _check_one(item: IPRange, policy: RangePolicy, location: SourceLocation | No
             "addresses, or set max_prefix or allow_broad_ranges: true",
             location,
         )
+
+
+def _check_host_bits(item: IPRange, location: SourceLocation | None) -> None:
+    # 10.0.5.7/28 reads like one device but means 16 addresses; Exchange would relay for all.
+    if "/" not in item.text or "(" in item.text:
+        return
+    try:
+        ipaddress.ip_network(item.text.strip(), strict=True)
+    except ValueError:
+        network = ipaddress.ip_network(item.text.strip(), strict=False)
+        address = item.text.strip().split("/", 1)[0]
+        raise RemoteIPRangeError(
+            item.text,
+            f"has host bits set, so it means the {item.size} addresses of {network}, not "
+            f"{address} alone; write {network} for the block or {address} for one device",
+            location,
+        ) from None
 
 
 def _shorten(addresses: AddressSet) -> str:
