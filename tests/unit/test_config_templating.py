@@ -87,7 +87,10 @@ class TestRender:
     def test_undefined_without_close_name(self) -> None:
         error = _render_error("{{ zzz }}")
 
-        assert error.message == "variable zzz is undefined in '{{ zzz }}'"
+        assert error.message == (
+            "variable zzz is undefined in '{{ zzz }}'; set it in the play's vars, in the "
+            "inventory, or with -e zzz=VALUE"
+        )
 
     def test_missing_attribute(self) -> None:
         error = _render_error("{{ settings.port }}", {"settings": {}})
@@ -435,4 +438,22 @@ class TestValidateTaskArgs:
             "relay_connector ('relay_connector'): remote_ip_ranges.2: remote IP range '8.8.8.8' "
             "contains public internet addresses (8.8.8.8); set allow_public_ranges: true if this "
             "is intended"
+        )
+
+    def test_string_for_a_list_names_the_variable(self, tmp_path: Path) -> None:
+        # -e name=value always gives a string, so a list variable needs the JSON form.
+        path = tmp_path / "site.yml"
+        path.write_text(
+            "- hosts: all\n  tasks:\n    - relay_connector:\n        server: EX01\n"
+            "        name: Relay\n        remote_ip_ranges: '{{ device_subnets }}'\n"
+        )
+        [play] = load_playbook(path).plays
+
+        with pytest.raises(ConfigErrors) as caught:
+            validate_task_args(play.tasks[0], RelayConnectorArgs, {"device_subnets": "10.0.7.5"})
+
+        [error] = caught.value.errors
+        assert error.message.endswith(
+            "remote_ip_ranges: Input should be a valid list (got '10.0.7.5'); device_subnets "
+            'must be a list: -e \'{"device_subnets": ["10.0.7.5"]}\' on the command line'
         )

@@ -1,5 +1,6 @@
 """The relay advisor: one method for each of the eight combinations of sender facts."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def test_cases_cover_every_combination() -> None:
 def test_anonymous_relay_fixed_port() -> None:
     advice = advise(SenderFacts(port_fixed=True, can_authenticate=False, external_recipients=True))
     assert advice.playbook == "playbooks/anonymous-relay.yml"
-    assert set(advice.variables) == {"server", "connector_name", "device_subnets"}
+    assert set(advice.variables) == {"relay_server", "relay_connector_name", "device_subnets"}
     assert any("bypasses authentication" in caveat for caveat in advice.caveats)
     assert any("Restrict the connector" in caveat for caveat in advice.caveats)
     assert advice.alternatives == ()
@@ -77,3 +78,17 @@ def test_advised_playbooks_exist() -> None:
         advice = advise(SenderFacts(port_fixed, can_authenticate, external))
         if advice.playbook:
             assert (root / advice.playbook).is_file(), advice.playbook
+
+
+def test_advised_variables_are_the_playbooks() -> None:
+    # The advice names variables to pass with -e; a name the playbook does not use would be
+    # silently ignored and the run would go ahead with the playbook's defaults.
+    root = Path(__file__).resolve().parents[2]
+    for port_fixed, can_authenticate, external, _ in CASES:
+        advice = advise(SenderFacts(port_fixed, can_authenticate, external))
+        if not advice.playbook:
+            continue
+        text = (root / advice.playbook).read_text(encoding="utf-8")
+        used = set(re.findall(r"\{\{\s*(\w+)", text))
+        for name in advice.variables:
+            assert name in used, f"{advice.playbook} does not use {name}"

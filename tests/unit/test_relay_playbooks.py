@@ -1,25 +1,20 @@
 """The relay playbooks load and their task arguments pass validation."""
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
+from exchange_agent.config.templating import render
+from exchange_agent.errors import SourceLocation
 from exchange_agent.tasks import registry
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
-REFERENCE = re.compile(r"^\{\{\s*(\w+)\s*\}\}$")
 
 
 def _substitute(value: Any, variables: dict[str, Any]) -> Any:
-    # Only whole-value references appear in these playbooks, so no template engine is needed.
-    if isinstance(value, str) and (match := REFERENCE.match(value)):
-        return variables[match.group(1)]
-    if isinstance(value, list):
-        return [_substitute(item, variables) for item in value]
-    return value
+    return render(value, variables, lambda path: SourceLocation("playbook"))
 
 
 @pytest.mark.parametrize(

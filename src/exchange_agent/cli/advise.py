@@ -44,10 +44,17 @@ def render_text(advice: Advice) -> str:
     lines = [f"Method: {advice.method}", "", f"Why: {advice.why}"]
     if advice.alternatives:
         lines += ["", "Alternatives:", *(f"  - {item}" for item in advice.alternatives)]
+    if advice.device_settings:
+        settings = advice.device_settings.items()
+        lines += ["", "Device settings:", *(f"  {k}: {v}" for k, v in settings)]
     if advice.playbook:
         lines += ["", f"Playbook: {advice.playbook}"]
     if advice.variables:
-        lines += ["", "Variables:", *(f"  {k}: {v}" for k, v in advice.variables.items())]
+        lines += [
+            "",
+            "Playbook variables (-e name=value; a list as JSON: -e '{\"name\": [...]}'):",
+            *(f"  {k}: {v}" for k, v in advice.variables.items()),
+        ]
     if advice.caveats:
         lines += ["", "Caveats:", *(f"  - {item}" for item in advice.caveats)]
     return "\n".join(lines)

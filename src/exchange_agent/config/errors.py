@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import json
+import re
 import types
 import typing
 from typing import Any
@@ -23,8 +25,13 @@ def validation_errors(
     *,
     prefix: PathKey = (),
     model: type[BaseModel] | None = None,
+    templates: Any = None,
 ) -> list[ConfigError]:
-    """Return one :class:`ConfigError` per entry of ``error``, located in the YAML file."""
+    """Return one :class:`ConfigError` per entry of ``error``, located in the YAML file.
+
+    ``templates`` is ``data`` before rendering, so that a message can name the variable a
+    wrong value came from.
+    """
     result = []
     for entry in _expanded(error):
         path = _data_path(entry["loc"], data)
@@ -43,8 +50,23 @@ def validation_errors(
             # A located ConfigError whose message quotes the value does not repeat it.
             quoted = entry.get("quoted", False)
             text = f"{field}: {message}" if quoted else f"{field}: {message} (got {shown})"
+            if entry["type"] == "list_type" and isinstance(entry.get("input"), str):
+                text += _list_hint(_value_at(templates, path), entry["input"])
         result.append(ConfigError(text, locations.at((*prefix, *path))))
     return result
+
+
+_VARIABLE = re.compile(r"^\s*\{\{\s*(\w+)\s*\}\}\s*$")
+
+
+def _list_hint(template: Any, value: str) -> str:
+    """Return how to pass a list, for a string that came where a list belongs."""
+    match = _VARIABLE.match(template) if isinstance(template, str) else None
+    if match is None:
+        return "; write a YAML list"
+    # -e name=value always gives a string; a list on the command line must be JSON.
+    example = json.dumps({match.group(1): [value]})
+    return f"; {match.group(1)} must be a list: -e '{example}' on the command line"
 
 
 def _expanded(error: ValidationError) -> list[dict[str, Any]]:

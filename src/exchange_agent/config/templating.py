@@ -133,5 +133,8 @@ def _undefined_message(message: str, text: str, variables: Mapping[str, Any]) ->
         return f"{message} in {text!r}"
     name = match.group(1)
     close = difflib.get_close_matches(name, [str(key) for key in variables], n=1)
-    hint = f"; did you mean {close[0]}?" if close else ""
+    if close:
+        hint = f"; did you mean {close[0]}?"
+    else:
+        hint = f"; set it in the play's vars, in the inventory, or with -e {name}=VALUE"
     return f"variable {name} is undefined in {text!r}{hint}"

@@ -69,7 +69,9 @@ def validate_task_args(
         return model.model_validate(rendered)
     except ValidationError as error:
         prefix = (*spec.key, spec.action)
-        errors = validation_errors(error, spec.locations, rendered, prefix=prefix, model=model)
+        errors = validation_errors(
+            error, spec.locations, rendered, prefix=prefix, model=model, templates=spec.args
+        )
         named = [
             ConfigError(f"{spec.action} ({spec.name!r}): {item.message}", item.location)
             for item in errors

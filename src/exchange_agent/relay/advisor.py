@@ -50,6 +50,7 @@ class Advice:
     alternatives: tuple[str, ...] = ()
     playbook: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    device_settings: dict[str, str] = field(default_factory=dict)
     caveats: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
@@ -62,8 +63,8 @@ class Advice:
 
 def _anonymous_relay(facts: SenderFacts) -> Advice:
     variables = {
-        "server": "Exchange server that receives the device mail, such as EX01",
-        "connector_name": "name of the new receive connector, such as Relay Printers",
+        "relay_server": "Exchange server that receives the device mail, such as EX01",
+        "relay_connector_name": "name of the new receive connector, such as Relay Printers",
         "device_subnets": "device addresses or subnets, such as [10.0.5.20, 10.0.6.0/24]",
     }
     if facts.port_fixed:
@@ -108,7 +109,7 @@ def _authenticated(facts: SenderFacts) -> Advice:
             alternatives=(
                 "authenticated-port-25, when a device setting or firewall keeps the sender on 25",
             ),
-            variables={
+            device_settings={
                 "smtp_server": "client access name, such as mail.contoso.com",
                 "smtp_port": "587, with STARTTLS",
                 "account": "mailbox or service account the sender logs in as",
@@ -153,9 +154,11 @@ def _direct_send(facts: SenderFacts) -> Advice:
             "added later",
         ),
         playbook="playbooks/audit-spf.yml",
-        variables={
+        device_settings={
             "smtp_server": "an Exchange server or load-balanced SMTP name, port 25",
             "sender_address": "an address in an accepted domain",
+        },
+        variables={
             "spf_domain": "the domain in the sender address, for the SPF audit",
             "device_addresses": "the devices' IP addresses, for the SPF audit",
             "spf_nameservers": "the DNS resolvers the SPF audit may ask",
