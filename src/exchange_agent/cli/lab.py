@@ -1,4 +1,4 @@
-"""``exchange-agent lab serve``: the simulated Exchange organization on loopback."""
+"""``exchange-agent lab``: serve the simulated organization on loopback, sign its requests."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from types import FrameType
 from typing import Literal, cast
 
 import click
+from cryptography import x509
 
 from exchange_agent.cli.common import fail_config
 from exchange_agent.errors import ConfigError
+from exchange_agent.lab.ca import LabAuthority, chain_bytes, issue
 from exchange_agent.lab.engine import LabEngine
-from exchange_agent.lab.state import StateLock, default_state_file, open_lab, save
+from exchange_agent.lab.state import StateLock, default_state_file, open_lab, save, state_dir
 from exchange_agent.runner.lab import lab_credentials, server_available
 
 
@@ -121,3 +123,36 @@ def _serve(  # noqa: PLR0917
     finally:
         server.stop()
         save(org, state_file)
+
+
+@lab.command("sign")
+@click.argument("request", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="File for the issued certificate and the CA: PKCS #7 for .p7b, else PEM.",
+)
+@click.option("--days", type=click.IntRange(1, 3650), default=365, show_default=True)
+def sign(request: Path, out: Path, days: int) -> None:
+    """Issue a certificate for REQUEST, as a CA would, with the lab's own test CA.
+
+    The CA's key and certificate are kept in the lab state directory. Only lab servers should
+    trust them: this is for trying certificate-install.yml against the lab.
+    """
+    try:
+        authority = LabAuthority(state_dir())
+        chain = issue(authority, request.read_bytes(), days)
+    except ConfigError as error:
+        sys.exit(fail_config(ConfigError(f"{request}: {error}")))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(chain_bytes(chain, out))
+    try:
+        names = chain[0].extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        listed = ", ".join(names.value.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        listed = chain[0].subject.rfc4514_string()
+    click.echo(
+        f"{out}: certificate for {listed}, valid {days} days, from {authority.certificate_path}"
+    )

@@ -10,7 +10,7 @@ from typing import Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from exchange_agent.certificates import (
     CertificateCheckError,
@@ -50,6 +50,19 @@ class CertificateImportArgs(TaskArgs):
         description="Names the certificate must cover; defaults to the request's names, or "
         "without request_file to the certificate's own.",
     )
+
+    @field_validator("certificate_file")
+    @classmethod
+    def _certificate_file(cls, value: str) -> str:
+        # Checked with the playbook, so that a missing file stops the run before any host.
+        path = Path(value)
+        if not path.is_file():
+            raise ValueError(
+                f"{path.resolve()} is not a file; save the certificate the CA issued for the "
+                "request there (against the lab: exchange-agent lab sign REQUEST -o "
+                f"{value})"
+            )
+        return value
 
 
 @register
