@@ -130,8 +130,20 @@ def test_journal_records_previous_groups_and_undo_restores(invoke, state_dir: Pa
 
     rerun = report(run_json(invoke, "--check"))
     assert rerun["stats"]["ex01"]["changed"] == 2
-    twice = invoke("undo", str(journal), "-i", str(LAB_INVENTORY), "--lab-transport", "inprocess")
+    twice = invoke(
+        "undo",
+        str(journal),
+        "-i",
+        str(LAB_INVENTORY),
+        "--lab-transport",
+        "inprocess",
+        "--output",
+        "json",
+    )
     assert twice.exit_code == 0, twice.output
+    # The settings are already back, and Exchange's warning saying so is in the report.
+    warnings = json.loads(twice.stdout)["warnings"]
+    assert any("no settings" in warning for warning in warnings), warnings
 
 
 def test_state_dir_holds_lab_state(invoke, state_dir: Path):

@@ -224,7 +224,7 @@ class InProcessSession:
                         [_lab_error(event)], host=self._host, endpoint=self._endpoint
                     )
                 if isinstance(event, LabWarning):
-                    log.warning(
+                    log.info(
                         "session.warning", host=self._host, cmdlet=cmdlet, message=event.message
                     )
                     continue

@@ -412,8 +412,9 @@ class PsrpSession:
             errors=len(result.errors),
             duration_ms=round((time.monotonic() - started) * 1000),
         )
+        # Exchange's warnings reach the report with their task; the log repeats them from -v.
         for warning in result.warnings:
-            log.warning("session.warning", host=self._host, cmdlet=cmdlet, message=warning)
+            log.info("session.warning", host=self._host, cmdlet=cmdlet, message=warning)
         return result
 
     def _raise_if_script_rejected(self, result: Result, cmdlet: str) -> None:
@@ -506,7 +507,7 @@ class PsrpSession:
 
         result = _result_of(ps)
         for warning in result.warnings:
-            log.warning("session.warning", host=self._host, cmdlet=cmdlet, message=warning)
+            log.info("session.warning", host=self._host, cmdlet=cmdlet, message=warning)
         if result.errors:
             raise CommandError(
                 result.errors, host=self._host, endpoint=self._settings.kind, cmdlet=cmdlet

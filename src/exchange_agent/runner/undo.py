@@ -71,6 +71,7 @@ def undo_journal(
                     outcome.failed += 1
                     outcome.lines.append(f"failed on {prefix}: {error}")
                     continue
+                outcome.warnings += [f"{prefix}: {warning}" for warning in result.warnings]
                 if result.ok:
                     outcome.restored += 1
                     outcome.lines.append(f"restored {prefix}")

@@ -84,7 +84,7 @@ class RecipientPlan:
         remove: Proxy addresses to send in ``@{Remove=...}``, spelled as gathered.
         new_primary: The new primary (``SMTP:`` prefixed) when the primary changes, else None.
         problem: Why the recipient is left unchanged despite carrying the domain, else None.
-        kept: Proxies in the domain that stay because they are the recipient's external
+        kept: Proxies in the domain left in place because each is the recipient's external
             address, where a mail contact's or mail user's mail goes.
     """
 
