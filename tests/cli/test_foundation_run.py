@@ -108,6 +108,18 @@ def test_diff_text_shows_before_and_after(invoke):
     )
 
 
+def test_diff_text_shows_missing_values_as_none(invoke, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # No certificate request exists yet: the value was absent, which is not an empty list.
+    playbook = ROOT / "playbooks" / "certificate-request.yml"
+    result = invoke(
+        "run", str(playbook), "-i", str(LAB_INVENTORY), "-C", "-D", "--lab-transport", "inprocess"
+    )
+    assert result.exit_code == 0, result.output
+    assert "- (none)" in result.stdout
+    assert "- None" not in result.stdout
+
+
 def test_restart_warnings_reach_the_report(invoke):
     data = report(run_json(invoke))
     warnings = data["tasks"][1]["warnings"]

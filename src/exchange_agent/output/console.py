@@ -69,6 +69,8 @@ def _counted(warnings: list[str]) -> list[tuple[str, int]]:
 
 
 def _show(value: Any) -> str:
+    if value is None:
+        return "(none)"
     if isinstance(value, list | tuple | set | frozenset):
         return ", ".join(str(item) for item in value) or "(empty)"
     if isinstance(value, dict):
