@@ -12,6 +12,7 @@ from exchange_agent.journal import Journal
 from exchange_agent.lab.clock import ManualClock
 from exchange_agent.lab.engine import LabEngine
 from exchange_agent.lab.generate import generate_organization
+from exchange_agent.lab.org import Organization
 from exchange_agent.lab.state import open_lab
 from exchange_agent.remote.inprocess import InProcessSession
 from exchange_agent.tasks.base import TaskContext
@@ -35,6 +36,19 @@ def _arguments() -> dict[str, Any]:
     return dict(_render(entry["remove_email_domain"], play["vars"]))
 
 
+def _context(org: Organization, tmp_path: Path) -> TaskContext:
+    """Return a context on an in-process session over ``org``, with a journal in tmp_path."""
+    session = InProcessSession("ex01", LabEngine(org, clock=ManualClock()))
+    return TaskContext(
+        host="ex01",
+        check_mode=False,
+        diff=False,
+        vars={},
+        open_session=lambda endpoint: session,
+        journal=Journal(tmp_path / "journal.jsonl", "run"),
+    )
+
+
 def test_playbook_arguments_valid() -> None:
     args = RemoveEmailDomainArgs(**_arguments())
     assert args.domain == "fabrikam.com"
@@ -43,16 +57,7 @@ def test_playbook_arguments_valid() -> None:
 
 def test_playbook_cleans_generated_organization(tmp_path: Path) -> None:
     org = generate_organization(11, 1500, 0.2)
-    engine = LabEngine(org, clock=ManualClock())
-    session = InProcessSession("ex01", engine)
-    ctx = TaskContext(
-        host="ex01",
-        check_mode=False,
-        diff=False,
-        vars={},
-        open_session=lambda endpoint: session,
-        journal=Journal(tmp_path / "journal.jsonl", "run"),
-    )
+    ctx = _context(org, tmp_path)
     result = RemoveEmailDomainTask(RemoveEmailDomainArgs(**_arguments())).run(ctx)
     assert result.status == "changed", result.message
     assert result.data["changes"] >= 300
@@ -72,16 +77,7 @@ def test_playbook_keeps_contact_external_address(tmp_path: Path) -> None:
     # In the default lab, fabrikam.com is an accepted domain on its way out, and also the
     # external address of a mail contact, which the removal must leave alone.
     org = open_lab()
-    engine = LabEngine(org, clock=ManualClock())
-    session = InProcessSession("ex01", engine)
-    ctx = TaskContext(
-        host="ex01",
-        check_mode=False,
-        diff=False,
-        vars={},
-        open_session=lambda endpoint: session,
-        journal=Journal(tmp_path / "journal.jsonl", "run"),
-    )
+    ctx = _context(org, tmp_path)
     result = RemoveEmailDomainTask(RemoveEmailDomainArgs(**_arguments())).run(ctx)
 
     assert result.status == "changed", result.message
