@@ -56,6 +56,7 @@ PLAYBOOK = """\
         domain: contoso.com
         addresses: ["{{ device_address }}"]
         nameservers: [127.0.0.1]
+        timeout: 0.5
 """
 # Lines of the arguments that take the generated values.
 RELAY_LINE = 12
