@@ -465,3 +465,52 @@ def test_copy_travels_over_real_psrp(
     printed = capsys.readouterr()
     for text in (caplog.text, printed.out, printed.err, repr(result), repr(journal.entries)):
         assert one_time not in text
+
+
+def install(lab: Lab, tmp_path: Path, names: list[str], *, days: int = 365) -> Path:
+    """Request, issue and install a certificate for ``names``; return the request file."""
+    request, key = new_request(lab, tmp_path, names)
+    task = CertificateImportTask(import_args(tmp_path, issue_pem(key, names, days=days), request))
+    assert task.run(lab.context()).status == "changed"
+    return request
+
+
+def test_request_ok_while_valid_certificate_installed(lab: Lab, tmp_path: Path) -> None:
+    # Running the request playbook again after the install must not start over.
+    names = ["mail.contoso.com"]
+    request = install(lab, tmp_path, names)
+    before = request.read_text()
+    lab.sent.clear()
+    args = request_args(tmp_path, domain_names=names, request_file=str(request))
+
+    result = CertificateRequestTask(args).run(lab.context())
+
+    assert result.status == "ok"
+    assert "already has certificate" in result.message
+    assert "set renew: true" in result.message
+    assert lab.sent == []
+    assert request.read_text() == before
+
+
+def test_request_renews_certificate_close_to_expiry(lab: Lab, tmp_path: Path) -> None:
+    names = ["mail.contoso.com"]
+    request = install(lab, tmp_path, names, days=10)
+    args = request_args(tmp_path, domain_names=names, request_file=str(request))
+
+    result = CertificateRequestTask(args).run(lab.context())
+
+    assert result.status == "changed"
+    assert lab.sent[-1] == "New-ExchangeCertificate"
+    (warning,) = result.warnings
+    assert warning.startswith(f"replaced {request}, which held another request")
+
+
+def test_request_renew_forces_a_new_request(lab: Lab, tmp_path: Path) -> None:
+    names = ["mail.contoso.com"]
+    request = install(lab, tmp_path, names)
+    args = request_args(tmp_path, domain_names=names, request_file=str(request), renew=True)
+
+    result = CertificateRequestTask(args).run(lab.context())
+
+    assert result.status == "changed"
+    assert lab.sent[-1] == "New-ExchangeCertificate"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -35,6 +36,7 @@ CERTIFICATE_PROPERTIES = [
     "CertificateRequest",
     "HasPrivateKey",
     "PrivateKeyExportable",
+    "NotAfter",
 ]
 
 
@@ -56,6 +58,17 @@ class CertificateRequestArgs(TaskArgs):
         None, description="X.500 subject such as 'C=US, O=Contoso, CN=mail.contoso.com'."
     )
     key_size: int = Field(2048, description="RSA key size in bits: 2048 or 4096.")
+    renew: bool = Field(
+        False,
+        description="Request a new certificate even when the server already has a valid one "
+        "for the names.",
+    )
+    renew_days: int = Field(
+        30,
+        ge=0,
+        le=365,
+        description="An installed certificate that expires within this many days is renewed.",
+    )
 
     @field_validator("key_size")
     @classmethod
@@ -103,7 +116,17 @@ class CertificateRequestTask(Task[CertificateRequestArgs]):
         args = self.args
         names = self._names(ctx)
         path = Path(args.request_file)
-        pending = _pending_request(ctx, args.server, names)
+        installed = read_certificates(ctx, args.server)
+        if not args.renew:
+            current = _installed_for(installed, names, args.renew_days)
+            if current is not None:
+                thumbprint, not_after = current
+                return TaskResult(
+                    "ok",
+                    f"{args.server} already has certificate {thumbprint} for these names, valid "
+                    f"until {not_after:%Y-%m-%d}; set renew: true to request a new one",
+                )
+        pending = _pending_request(installed, names)
 
         if pending is not None:
             thumbprint, text = pending
@@ -136,13 +159,19 @@ class CertificateRequestTask(Task[CertificateRequestArgs]):
             raise CommandError(result.errors, host=ctx.host, endpoint="exchange")
         text = "\n".join(str(item) for item in result.output).strip() + "\n"
         _check_request(text, names, args.key_size)
+        warnings = list(result.warnings)
+        if _file_text(path) not in (None, text):
+            warnings.append(
+                f"replaced {path}, which held another request; its key stays pending on "
+                f"{args.server} until a certificate is imported for it or it is removed"
+            )
         _write(path, text)
         return TaskResult(
             "changed",
             f"request for {len(names)} names written to {path}",
             [change],
             [str(command)],
-            result.warnings,
+            warnings,
             data={"names": names, "request_file": str(path)},
         )
 
@@ -184,9 +213,31 @@ def read_certificates(ctx: TaskContext, server: str) -> list[ExObject]:
     return list(result.output)
 
 
-def _pending_request(ctx: TaskContext, server: str, names: list[str]) -> tuple[str, str] | None:
+def _installed_for(
+    installed: list[ExObject], names: list[str], renew_days: int
+) -> tuple[str, datetime] | None:
+    """Return the thumbprint and expiry of a valid certificate with a key for every name."""
     wanted = {name.casefold() for name in names}
-    for item in read_certificates(ctx, server):
+    limit = datetime.now(UTC) + timedelta(days=renew_days)
+    for item in installed:
+        if str(item.get("Status")) != "Valid" or item.get("HasPrivateKey") is not True:
+            continue
+        domains = {
+            str(domain).casefold().rstrip(".") for domain in item.get("CertificateDomains") or []
+        }
+        not_after = item.get("NotAfter")
+        if not isinstance(not_after, datetime):
+            continue
+        if not_after.tzinfo is None:
+            not_after = not_after.replace(tzinfo=UTC)
+        if wanted <= domains and not_after > limit:
+            return str(item.get("Thumbprint")), not_after
+    return None
+
+
+def _pending_request(installed: list[ExObject], names: list[str]) -> tuple[str, str] | None:
+    wanted = {name.casefold() for name in names}
+    for item in installed:
         if str(item.get("Status")) != "PendingRequest":
             continue
         domains = item.get("CertificateDomains") or []
