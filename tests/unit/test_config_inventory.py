@@ -404,6 +404,15 @@ class TestWarnings:
             "directory accepts Kerberos by default"
         ]
 
+    def test_ntlm_on_loopback_lab_not_warned(self, tmp_path: Path) -> None:
+        inventory = _load(
+            tmp_path,
+            "hosts:\n  ex01:\n    exchange:\n      url: http://127.0.0.1:8080/PowerShell\n"
+            "      auth: ntlm\n",
+        )
+
+        assert inventory.warnings == []
+
     def test_cert_validation_disabled(self, tmp_path: Path) -> None:
         inventory = _load(
             tmp_path,

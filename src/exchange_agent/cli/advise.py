@@ -52,7 +52,8 @@ def render_text(advice: Advice) -> str:
     if advice.variables:
         lines += [
             "",
-            "Playbook variables (-e name=value; a list as JSON: -e '{\"name\": [...]}'):",
+            "Playbook variables (as JSON, which keeps spaces and lists: "
+            '-e \'{"name": "value", "list": ["a", "b"]}\'):',
             *(f"  {k}: {v}" for k, v in advice.variables.items()),
         ]
     if advice.caveats:

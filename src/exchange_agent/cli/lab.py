@@ -15,9 +15,10 @@ from cryptography import x509
 from exchange_agent.cli.common import fail_config
 from exchange_agent.errors import ConfigError
 from exchange_agent.lab.ca import LabAuthority, chain_bytes, issue
+from exchange_agent.lab.clock import Clock
 from exchange_agent.lab.engine import LabEngine
 from exchange_agent.lab.state import StateLock, default_state_file, open_lab, save, state_dir
-from exchange_agent.runner.lab import lab_credentials, server_available
+from exchange_agent.runner.lab import lab_clock_speed, lab_credentials, server_available
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -96,7 +97,7 @@ def _serve(  # noqa: PLR0917
     user, password = lab_credentials()
     try:
         server = LabServer(
-            LabEngine(org),
+            LabEngine(org, clock=Clock(speed=lab_clock_speed())),
             port=port,
             tls=tls,
             auth=cast(Literal["basic", "ntlm", "kerberos"], auth),

@@ -391,7 +391,12 @@ def _endpoint_warnings(host: HostConfig) -> list[str]:
                 "Windows endpoint; Exchange serves remote PowerShell from IIS at "
                 f"http://{host.fqdn}/PowerShell"
             )
-        if endpoint.kind == "exchange" and endpoint.model.auth == "ntlm":
+        # On a loopback URL the endpoint is a lab (exchange-agent lab serve), not Exchange's IIS.
+        if (
+            endpoint.kind == "exchange"
+            and endpoint.model.auth == "ntlm"
+            and not _is_loopback(parts.hostname)
+        ):
             warnings.append(
                 f"{endpoint.location}: {host.name}.exchange uses ntlm; Exchange's PowerShell "
                 "virtual directory accepts Kerberos by default"
@@ -429,3 +434,14 @@ def _is_ip(hostname: str | None) -> bool:
 def _suggest(word: str, choices: Mapping[str, Any] | list[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _is_loopback(hostname: str | None) -> bool:
+    if hostname is None:
+        return False
+    if hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
