@@ -177,7 +177,9 @@ def render_value(value: ParameterValue) -> str:
     if isinstance(value, Secret):
         return quote(str(value))
     if isinstance(value, bytes):
-        return f"([byte[]]::new({len(value)}))"
+        # The bytes themselves are sent; the rendering only says how many. ([byte[]]::new(n)
+        # would read as n zero bytes.)
+        return f"<{len(value)} bytes>"
     if isinstance(value, str):
         return quote(value)
     if isinstance(value, Mapping):
