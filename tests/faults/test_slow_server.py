@@ -27,11 +27,11 @@ HOLD = 3.0
 
 
 def quick_inventory(tmp_path: Path, server: LabServer) -> Path:
-    """Write write_inventory's inventory with a 1 second operation and 2 second read timeout."""
+    """Write write_inventory's inventory with shorter timeouts, a stalled command's included."""
     inventory = write_inventory(tmp_path, server)
     text = inventory.read_text(encoding="utf-8")
     text = text.replace("operation_timeout: 2", "operation_timeout: 1")
-    text = text.replace("read_timeout: 5", "read_timeout: 2")
+    text = text.replace("read_timeout: 5", "read_timeout: 2\n      stall_timeout: 5")
     inventory.write_text(text, encoding="utf-8")
     return inventory
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import struct
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -24,7 +25,7 @@ from pypsrp.powershell import PowerShell
 
 from exchange_agent.remote.clixml import parse_object
 from exchange_agent.remote.command import Command, Secret, Switch
-from exchange_agent.remote.errors import RemoteError
+from exchange_agent.remote.errors import OperationTimeoutError, RemoteError
 from exchange_agent.remote.psrp import (
     FastSerializer,
     PsrpSession,
@@ -240,3 +241,61 @@ def test_closed_session_rejects_calls() -> None:
 def test_parallel_rejects_too_many_pools() -> None:
     with pytest.raises(ValueError, match="expected 1 to 17"):
         list(parallel(lambda: PsrpSession("ex01", SETTINGS), [], max_pools=18))
+
+
+class SilentPipeline:
+    """A running pipeline whose Receives come back empty, as after a lost Receive answer.
+
+    ``answers`` lists how many output objects each poll adds; after them, polls add nothing.
+    """
+
+    def __init__(self, answers: list[int] | None = None) -> None:
+        self.state = PSInvocationState.RUNNING
+        self.output: list[Any] = []
+        self.streams = type("Streams", (), {})()
+        for name in ("error", "warning", "verbose", "progress", "information", "debug"):
+            setattr(self.streams, name, [])
+        self.answers = list(answers or [])
+        self.polls = 0
+        self.stopped = False
+
+    def poll_invoke(self, timeout: int | None = None) -> None:
+        self.polls += 1
+        if self.answers:
+            self.output.extend(["object"] * self.answers.pop(0))
+        time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.state = PSInvocationState.STOPPED
+
+
+def stall_session(limit: float) -> PsrpSession:
+    settings = EndpointSettings(
+        url="http://127.0.0.1:9/PowerShell",
+        auth="basic",
+        encryption="never",
+        username="lab\\ada",
+        password=SecretStr("never-logged"),
+        stall_timeout=limit,
+    )
+    return PsrpSession("ex01", settings)
+
+
+def test_silent_command_is_stopped_after_stall_timeout() -> None:
+    pipeline = SilentPipeline()
+    started = time.monotonic()
+    with pytest.raises(OperationTimeoutError, match=r"sent nothing for 0\.2 s and was stopped"):
+        stall_session(0.2)._wait(pipeline, None, "Set-ReceiveConnector")  # type: ignore[arg-type]
+    assert pipeline.stopped
+    assert time.monotonic() - started < 2
+
+
+def test_command_that_keeps_sending_is_not_stalled() -> None:
+    # Twenty polls each bring an object, longer in total than the stall limit.
+    pipeline = SilentPipeline([1] * 20)
+    session = stall_session(0.1)
+    with pytest.raises(OperationTimeoutError):
+        session._wait(pipeline, None, "Get-Recipient")  # type: ignore[arg-type]
+    assert len(pipeline.output) == 20
+    assert pipeline.polls > 20

@@ -43,6 +43,7 @@ class EndpointModel(_Strict):
     connect_timeout: float = Field(default=30.0, gt=0, le=600)
     operation_timeout: float = Field(default=20.0, gt=0, le=600)
     read_timeout: float = Field(default=30.0, gt=0, le=900)
+    stall_timeout: float = Field(default=300.0, gt=0, le=3600)
     max_concurrency: int = Field(default=4, ge=1, le=17)
 
 
@@ -127,6 +128,7 @@ class EndpointConfig:
             connect_timeout=model.connect_timeout,
             operation_timeout=model.operation_timeout,
             read_timeout=max(model.read_timeout, model.operation_timeout + 10),
+            stall_timeout=model.stall_timeout,
             max_concurrency=model.max_concurrency,
             kind=self.kind,
             keytab=str(self.keytab) if self.keytab else None,

@@ -178,6 +178,41 @@ def _output_value(value: Any) -> Any:
     return str(value)
 
 
+class _StallWatch:
+    """Tells when a running command has sent nothing for ``limit`` seconds.
+
+    A Receive whose answer is lost on the way leaves the command running for the client while
+    every later Receive times out empty, so a wait without this limit would never end.
+    """
+
+    def __init__(self, ps: PowerShell, limit: float) -> None:
+        self._ps = ps
+        self._limit = limit
+        self._seen = self._counts()
+        self._since = time.monotonic()
+
+    def stalled(self) -> bool:
+        """Return True when nothing has arrived for the limit since the last change."""
+        counts = self._counts()
+        now = time.monotonic()
+        if counts != self._seen:
+            self._seen, self._since = counts, now
+            return False
+        return now - self._since >= self._limit
+
+    def _counts(self) -> tuple[int, ...]:
+        streams = self._ps.streams
+        return (
+            len(self._ps.output),
+            len(streams.error),
+            len(streams.warning),
+            len(streams.verbose),
+            len(streams.progress),
+            len(streams.information),
+            len(streams.debug),
+        )
+
+
 def _is_read(statements: Sequence[Statement]) -> bool:
     return all(
         command.verb in READ_VERBS
@@ -438,7 +473,11 @@ class PsrpSession:
 
     def _wait(self, ps: PowerShell, timeout: float | None, cmdlet: str) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
+        watch = _StallWatch(ps, self._settings.stall_timeout)
         while ps.state == PSInvocationState.RUNNING:
+            if watch.stalled():
+                self._stop(ps)
+                raise self._stalled(cmdlet)
             poll = int(self._settings.operation_timeout)
             if deadline is not None:
                 remaining = deadline - time.monotonic()
@@ -456,6 +495,17 @@ class PsrpSession:
                 ps.poll_invoke(timeout=poll)
             except Exception as error:
                 raise self._wrap(error, cmdlet, before_start=False) from error
+
+    def _stalled(self, cmdlet: str) -> OperationTimeoutError:
+        stall = self._settings.stall_timeout
+        return OperationTimeoutError(
+            f"{cmdlet} sent nothing for {stall:g} s and was stopped; whether it changed anything "
+            "on the server is unknown, so the next run reads the state again (stall_timeout "
+            "sets the limit)",
+            host=self._host,
+            endpoint=self._settings.kind,
+            cmdlet=cmdlet,
+        )
 
     def _stop(self, ps: PowerShell) -> None:
         try:
@@ -480,6 +530,7 @@ class PsrpSession:
             raise self._map(error, cmdlet) from error
 
         deadline = None if timeout is None else time.monotonic() + timeout
+        watch = _StallWatch(ps, self._settings.stall_timeout)
         sent = 0
         try:
             while True:
@@ -488,6 +539,8 @@ class PsrpSession:
                     sent += 1
                 if ps.state != PSInvocationState.RUNNING:
                     break
+                if watch.stalled():
+                    raise self._stalled(cmdlet)
                 if deadline is not None and time.monotonic() >= deadline:
                     raise OperationTimeoutError(
                         f"{cmdlet} did not finish within {timeout:g} s; the pipeline was stopped",

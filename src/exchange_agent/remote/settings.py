@@ -41,6 +41,8 @@ class EndpointSettings:
         connect_timeout: Seconds to wait for the TCP and TLS connection.
         operation_timeout: Seconds the server may hold one WS-Management Receive.
         read_timeout: Seconds to wait for any HTTP response; must exceed operation_timeout.
+        stall_timeout: Seconds a running command may go without sending anything before it is
+            stopped and reported as timed out, with its effect on the server unknown.
         max_concurrency: Maximum number of runspace pools opened in parallel for this host.
         kind: Which of the host's endpoints these settings describe.
         keytab: Kerberos keytab holding the key of ``username``, used instead of a password.
@@ -62,6 +64,7 @@ class EndpointSettings:
     connect_timeout: float = 30.0
     operation_timeout: float = 20.0
     read_timeout: float = 30.0
+    stall_timeout: float = 300.0
     max_concurrency: int = 4
     kind: EndpointKind = "exchange"
     keytab: str | None = None
