@@ -1,9 +1,9 @@
 """A hung Receive and a shell that expires between tasks, met by a real run of the agent.
 
-The lab server holds one Receive longer than the client's read timeout, at each Receive of the
-main job in turn; the run must end with a clear status, leave no shell open, and a rerun must
-converge. In a second case the Exchange shell expires while the transport service restarts, and
-the next task must still run on a new shell.
+The lab server holds one Receive for three times the operation timeout the client asked for, at
+each Receive of the main job in turn. The run must end with a clear status, leave no shell open,
+and a rerun must converge. In a second case the Exchange shell expires while the transport
+service restarts, and the next task must still run on a new shell.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from exchange_agent.lab.engine import LabEngine
 from exchange_agent.lab.server import LabServer
 from exchange_agent.lab.state import open_lab
 
-# The inventory of these tests waits 2 seconds for a response, so a Receive held 3 seconds times
-# out on the client.
+# The inventory of these tests asks for a 1 second operation timeout. The read timeout cannot go
+# below the operation timeout plus 10 s, so a held Receive is answered late, not cut off.
 HOLD = 3.0
 
 
