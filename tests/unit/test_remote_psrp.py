@@ -25,7 +25,8 @@ from pypsrp.powershell import PowerShell
 
 from exchange_agent.remote.clixml import parse_object
 from exchange_agent.remote.command import Command, Secret, Switch
-from exchange_agent.remote.errors import OperationTimeoutError, RemoteError
+from exchange_agent.remote.errormap import is_transient
+from exchange_agent.remote.errors import OperationTimeoutError, RemoteError, StalledError
 from exchange_agent.remote.psrp import (
     FastSerializer,
     PsrpSession,
@@ -285,10 +286,13 @@ def stall_session(limit: float) -> PsrpSession:
 def test_silent_command_is_stopped_after_stall_timeout() -> None:
     pipeline = SilentPipeline()
     started = time.monotonic()
-    with pytest.raises(OperationTimeoutError, match=r"sent nothing for 0\.2 s and was stopped"):
+    with pytest.raises(StalledError, match=r"sent nothing for 0\.2 s and was stopped") as caught:
         stall_session(0.2)._wait(pipeline, None, "Set-ReceiveConnector")  # type: ignore[arg-type]
     assert pipeline.stopped
     assert time.monotonic() - started < 2
+    # A stalled read may run again on a new pool; the retry loop only retries reads.
+    assert is_transient(caught.value)
+    assert not is_transient(OperationTimeoutError("ran out of its own timeout"))
 
 
 def test_command_that_keeps_sending_is_not_stalled() -> None:

@@ -23,6 +23,7 @@ from exchange_agent.remote.errors import (
     RemoteError,
     ScriptsNotAllowedError,
     ShellExpiredError,
+    StalledError,
     ThrottledError,
     TlsError,
     TransportError,
@@ -324,12 +325,13 @@ def _unresolved_host(text: str) -> str | None:
 
 
 def is_transient(error: RemoteError) -> bool:
-    """Return True for failures a read may retry: dropped connections and HTTP 5xx.
+    """Return True for failures a read may retry: dropped connections, HTTP 5xx, a stall.
 
-    Authentication, TLS, endpoint, throttling, timeout and script errors are never transient.
-    An expired shell is handled by reopening the pool once, not by the retry loop.
+    Authentication, TLS, endpoint, throttling, script errors and a command that ran out of its
+    own timeout are never transient. An expired shell is handled by reopening the pool once,
+    not by the retry loop.
     """
-    return type(error) is TransportError
+    return type(error) is TransportError or isinstance(error, StalledError)
 
 
 def is_scripts_not_allowed(fully_qualified_error_id: str) -> bool:

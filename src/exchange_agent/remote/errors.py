@@ -63,6 +63,14 @@ class OperationTimeoutError(RemoteError):
     """A command did not finish within its timeout; the pipeline was stopped."""
 
 
+class StalledError(OperationTimeoutError):
+    """A running command sent nothing for the endpoint's stall_timeout and was stopped.
+
+    Its pool is closed, because the shell may still hold what the client never received. A read
+    may be retried on a new pool; a write is not.
+    """
+
+
 class ScriptsNotAllowedError(RemoteError):
     """The endpoint runs in no-language mode and rejected script text. Never retried."""
 

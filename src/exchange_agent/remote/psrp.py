@@ -37,6 +37,7 @@ from exchange_agent.remote.errors import (
     RemoteError,
     ScriptsNotAllowedError,
     ShellExpiredError,
+    StalledError,
 )
 from exchange_agent.remote.result import ErrorRecord, ExObject, PipelineState, Result
 from exchange_agent.remote.session import EndpointKind, Session
@@ -477,6 +478,7 @@ class PsrpSession:
         while ps.state == PSInvocationState.RUNNING:
             if watch.stalled():
                 self._stop(ps)
+                self._drop_pool()
                 raise self._stalled(cmdlet)
             poll = int(self._settings.operation_timeout)
             if deadline is not None:
@@ -496,9 +498,9 @@ class PsrpSession:
             except Exception as error:
                 raise self._wrap(error, cmdlet, before_start=False) from error
 
-    def _stalled(self, cmdlet: str) -> OperationTimeoutError:
+    def _stalled(self, cmdlet: str) -> StalledError:
         stall = self._settings.stall_timeout
-        return OperationTimeoutError(
+        return StalledError(
             f"{cmdlet} sent nothing for {stall:g} s and was stopped; whether it changed anything "
             "on the server is unknown, so the next run reads the state again (stall_timeout "
             "sets the limit)",
@@ -540,6 +542,8 @@ class PsrpSession:
                 if ps.state != PSInvocationState.RUNNING:
                     break
                 if watch.stalled():
+                    self._stop(ps)
+                    self._drop_pool()
                     raise self._stalled(cmdlet)
                 if deadline is not None and time.monotonic() >= deadline:
                     raise OperationTimeoutError(
