@@ -44,8 +44,8 @@ def test_kerberos_needs_a_keytab(tmp_path: Path):
 
 
 def test_state_in_use_by_serve_is_refused(tmp_path: Path, invoke, monkeypatch):
-    # While lab serve has the state loaded, a run or a second serve on the same state would
-    # have its changes overwritten when serve stops and saves; both are refused instead.
+    # Serve saves the state when it stops, which would overwrite a run's or a second serve's
+    # changes. So while serve has the state loaded, both are rejected.
     monkeypatch.setenv("EXCHANGE_AGENT_STATE_DIR", str(tmp_path))
     root = Path(__file__).resolve().parents[2]
     playbook = str(root / "playbooks" / "anonymous-relay.yml")

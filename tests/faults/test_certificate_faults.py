@@ -1,7 +1,7 @@
 """Faults at every request of a certificate install on two servers: undo restores, reruns converge.
 
-Both servers start with a certificate enabled for IIS and SMTP. EX01 holds the pending request
-of the new certificate; EX02 gets a PKCS #12 copy exported from EX01. Each request of
+Both servers start with a certificate enabled for IIS and SMTP. EX01 has the pending request of
+the new certificate, and EX02 gets a PKCS #12 copy exported from EX01. Each request of
 ``playbooks/certificate-install.yml`` is broken once. After each broken run no shell is left
 open; if any server's previous certificate lost a service, the journal exists and ``undo`` gives
 every service back. A clean rerun then installs the new certificate on both servers, and a third

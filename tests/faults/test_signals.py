@@ -4,8 +4,8 @@ The lab server runs in the test process, so the test can watch the organization 
 shells still open after the agent's process is gone.
 
 - Main job: the signal arrives while the transport service restarts, after the connector
-  change. The run ends with exit 130 and the report of what it did, every shell closed, the
-  restart kept as a pending handler; the next run finishes the restart and reports the
+  change. The run ends with exit 130 and the report of what it did, with every shell closed
+  and the restart kept as a pending handler. The next run finishes the restart and reports the
   connector ``ok``.
 - Domain removal: the signal arrives between write batches. Every recipient changed on the
   server is in the journal, ``undo`` puts back every address and the accepted domain, and a
@@ -68,7 +68,7 @@ def wait_for(condition, timeout: float = 30.0) -> None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
-def test_signal_during_the_restart_closes_shells_and_keeps_the_handler(tmp_path, signum):
+def test_signal_mid_restart_keeps_handler(tmp_path, signum):
     # A stop that takes 3 s of real time: the signal lands while Restart-Service waits.
     engine = LabEngine(open_lab(), clock=Clock(speed=1))
     service = frontend_transport(engine)
@@ -81,8 +81,8 @@ def test_signal_during_the_restart_closes_shells_and_keeps_the_handler(tmp_path,
             wait_for(lambda: frontend_transport(engine).status == "StopPending")
             process.send_signal(signum)
             stdout, stderr = process.communicate(timeout=30)
-            # The agent did not wait for the restart to finish. (Reading the connector now
-            # would wait for it: the lab holds the organization during Restart-Service.)
+            # The agent did not wait for the restart to finish. Reading the connector now would
+            # wait for it, because the lab locks the organization during Restart-Service.
             assert service.status == "StopPending"
         finally:
             process.kill()
@@ -110,7 +110,7 @@ def test_signal_during_the_restart_closes_shells_and_keeps_the_handler(tmp_path,
         assert server.open_shells() == 0
 
 
-def test_sigint_during_domain_removal_journals_every_write_and_undo_restores(tmp_path, monkeypatch):
+def test_sigint_mid_domain_removal_undoable(tmp_path, monkeypatch):
     monkeypatch.setenv("FAULT_PASSWORD", PASSWORD)
     state = tmp_path / "state"
     monkeypatch.setenv("EXCHANGE_AGENT_STATE_DIR", str(state))

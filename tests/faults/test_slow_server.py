@@ -1,6 +1,6 @@
 """A hung Receive and a shell that expires between tasks, met by a real run of the agent.
 
-The lab server holds one Receive for three times the operation timeout the client asked for, at
+The lab server delays one Receive by three times the operation timeout the client requested, at
 each Receive of the main job in turn. The run must end with a clear status, leave no shell open,
 and a rerun must converge. In a second case the Exchange shell expires while the transport
 service restarts, and the next task must still run on a new shell.
@@ -21,8 +21,8 @@ from exchange_agent.lab.engine import LabEngine
 from exchange_agent.lab.server import LabServer
 from exchange_agent.lab.state import open_lab
 
-# The inventory of these tests asks for a 1 second operation timeout. The read timeout cannot go
-# below the operation timeout plus 10 s, so a held Receive is answered late, not cut off.
+# The inventory of these tests requests a 1 second operation timeout. The read timeout cannot go
+# below the operation timeout plus 10 s, so a delayed Receive gets a late response, not a timeout.
 HOLD = 3.0
 
 
@@ -75,7 +75,7 @@ def test_hung_receive_at_each_point(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                 problems.append(f"hang@{point}: rerun exit {second.exit_code}")
             if groups(engine) != EXPECTED_GROUPS:
                 problems.append(f"hang@{point}: groups {sorted(groups(engine))}")
-            # The held Receive is answered after HOLD seconds; its shell is then closed.
+            # The delayed Receive gets its response after HOLD seconds, and its shell then closes.
             if server.open_shells() != 0:
                 problems.append(f"hang@{point}: {server.open_shells()} shell(s) left open")
     print(f"hung Receive: tried {total} fault points")

@@ -2,10 +2,9 @@
 
 Hypothesis generates names and comments full of the characters that break string-built
 PowerShell (quotes of every kind, backtick, ``$``, ``;``, ``|``, newlines, non-ASCII and
-control characters). Each is sent through real ``pypsrp`` to the lab's WinRM server, and
-through the in-process session, as a typed parameter: a comment is read back exactly as
-written, and an identity that names nothing comes back as not found, quoted verbatim, with
-nothing run.
+control characters). Each is sent as a typed parameter through real ``pypsrp`` to the lab's
+WinRM server, and through the in-process session. A comment reads back exactly as written. An
+identity that names nothing comes back as not found, quoted verbatim, and nothing runs.
 """
 
 from __future__ import annotations

@@ -65,29 +65,35 @@ CA_NAME = "Contoso Test Root CA"
 def ca_certificate() -> x509.Certificate:
     """Return the self-signed CA that :func:`issue_pem` signs with."""
     key = rsa_key(2048, 3)
+    # The agent checks issued certificates against the real clock, so these dates are not NOW's.
+    now = datetime.now(UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(_name(CA_NAME))
         .issuer_name(_name(CA_NAME))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=3650))
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
 
 
 def issue_pem(public_key: rsa.RSAPublicKey, names: list[str], *, days: int = 365) -> bytes:
-    """Issue a certificate for ``public_key`` and return it with the CA as a PEM bundle."""
+    """Issue a certificate for ``public_key`` and return it with the CA as a PEM bundle.
+
+    The certificate is valid from two days ago for ``days`` days from now, by the real clock.
+    """
+    now = datetime.now(UTC)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(_name(names[0]))
         .issuer_name(_name(CA_NAME))
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=2))
-        .not_valid_after(NOW + timedelta(days=days))
+        .not_valid_before(now - timedelta(days=2))
+        .not_valid_after(now + timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
         .sign(rsa_key(2048, 3), hashes.SHA256())
     )

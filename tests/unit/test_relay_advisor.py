@@ -81,8 +81,8 @@ def test_advised_playbooks_exist() -> None:
 
 
 def test_advised_variables_are_the_playbooks() -> None:
-    # The advice names variables to pass with -e; a name the playbook does not use would be
-    # silently ignored and the run would go ahead with the playbook's defaults.
+    # The advice names variables to pass with -e. The run would silently ignore a name that the
+    # playbook does not use, and go ahead with the playbook's defaults.
     root = Path(__file__).resolve().parents[2]
     for port_fixed, can_authenticate, external, _ in CASES:
         advice = advise(SenderFacts(port_fixed, can_authenticate, external))

@@ -245,7 +245,7 @@ def test_parallel_rejects_too_many_pools() -> None:
 
 
 class SilentPipeline:
-    """A running pipeline whose Receives come back empty, as after a lost Receive answer.
+    """A running pipeline whose Receives come back empty, as after a lost Receive response.
 
     ``answers`` lists how many output objects each poll adds; after them, polls add nothing.
     """

@@ -180,7 +180,7 @@ class StateLock:
         self._handle = handle
 
     def release(self) -> None:
-        """Give the lock up; the lock file stays, empty."""
+        """Release the lock; the lock file stays, empty."""
         if self._handle is None:
             return
         self._handle.seek(0)

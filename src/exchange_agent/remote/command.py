@@ -177,8 +177,8 @@ def render_value(value: ParameterValue) -> str:
     if isinstance(value, Secret):
         return quote(str(value))
     if isinstance(value, bytes):
-        # The bytes themselves are sent; the rendering only says how many. ([byte[]]::new(n)
-        # would read as n zero bytes.)
+        # The bytes themselves are sent, and the rendering shows only their count, because
+        # [byte[]]::new(n) would read as n zero bytes.
         return f"<{len(value)} bytes>"
     if isinstance(value, str):
         return quote(value)

@@ -64,10 +64,10 @@ class OperationTimeoutError(RemoteError):
 
 
 class StalledError(OperationTimeoutError):
-    """A running command sent nothing for the endpoint's stall_timeout and was stopped.
+    """A command stopped because it sent nothing for the endpoint's stall_timeout.
 
-    Its pool is closed, because the shell may still hold what the client never received. A read
-    may be retried on a new pool; a write is not.
+    Its pool is closed, because the shell may still contain what the client never received. A
+    read may be retried on a new pool, and a write is not.
     """
 
 

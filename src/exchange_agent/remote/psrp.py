@@ -180,9 +180,9 @@ def _output_value(value: Any) -> Any:
 
 
 class _StallWatch:
-    """Tells when a running command has sent nothing for ``limit`` seconds.
+    """A timer that reports when a running command has sent nothing for ``limit`` seconds.
 
-    A Receive whose answer is lost on the way leaves the command running for the client while
+    A Receive whose response is lost on the way leaves the command running for the client while
     every later Receive times out empty, so a wait without this limit would never end.
     """
 
